@@ -1,0 +1,112 @@
+"""Input checks shared by every layer: one place that turns bad input into a clear message."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+_FLOATS = (np.float32, np.float64)
+
+
+def check_data(X: Any, *, name: str = "X", n_features: int | None = None,
+               min_samples: int = 1, dtype: Any = None) -> np.ndarray:
+    """Return ``X`` as a finite 2-D float array (float32 kept, anything else float64).
+
+    Raises ``TypeError`` for non-numeric input and ``ValueError`` for a wrong shape,
+    too few rows, a wrong number of columns, or NaN/inf entries.
+    """
+    if hasattr(X, "dtype") and not isinstance(X, np.ndarray) and hasattr(X, "to_numpy"):
+        X = X.to_numpy()  # pandas objects
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be read as an array: {exc}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, got an array of dtype {arr.dtype}")
+    if arr.ndim != 2:
+        hint = " (use X.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features), "
+                         f"got {arr.ndim}-D with shape {arr.shape}{hint}")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has no features (shape {arr.shape})")
+    if arr.shape[0] < min_samples:
+        raise ValueError(f"{name} needs at least {min_samples} sample(s), got {arr.shape[0]}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features, but the model was fitted "
+                         f"with {n_features}")
+    target = dtype if dtype is not None else (arr.dtype if arr.dtype in _FLOATS else np.float64)
+    arr = np.asarray(arr, dtype=target)
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or infinity (first at row {bad[0]}, "
+                         f"column {bad[1]}); remove or impute those entries")
+    return arr
+
+
+def check_sample_weight(weights: Any, n_samples: int, *, name: str = "sample_weight",
+                        ) -> np.ndarray:
+    """Return non-negative finite float64 weights of shape (n_samples,), ones if ``None``."""
+    if weights is None:
+        return np.ones(n_samples)
+    w = np.asarray(weights)
+    if not (np.issubdtype(w.dtype, np.number) or w.dtype == bool):
+        raise TypeError(f"{name} must hold numbers, got dtype {w.dtype}")
+    w = np.asarray(w, dtype=np.float64)
+    if w.shape != (n_samples,):
+        raise ValueError(f"{name} must have shape ({n_samples},) to match X, got {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    if np.any(w < 0):
+        raise ValueError(f"{name} must be non-negative, got minimum {w.min()}")
+    if not w.sum() > 0:
+        raise ValueError(f"{name} sums to zero: at least one sample needs a positive weight")
+    return w
+
+
+def check_scalar(value: Any, name: str, kind: type | tuple[type, ...], *,
+                 low: float | None = None, high: float | None = None,
+                 low_inclusive: bool = True, high_inclusive: bool = True) -> Any:
+    """Check a hyperparameter's type and range, naming it in the message."""
+    is_bool = isinstance(value, (bool, np.bool_))
+    integral = kind is numbers.Integral or (isinstance(kind, tuple) and numbers.Integral in kind)
+    if not isinstance(value, kind) or (is_bool and integral):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = " or ".join(k.__name__.replace("Integral", "int").replace("Real", "float")
+                            for k in kinds)
+        raise TypeError(f"{name} must be {names}, got {type(value).__name__} {value!r}")
+    if isinstance(value, numbers.Real) and not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        op = ">=" if low_inclusive else ">"
+        raise ValueError(f"{name} must be {op} {low}, got {value!r}")
+    if high is not None and (value > high or (value == high and not high_inclusive)):
+        op = "<=" if high_inclusive else "<"
+        raise ValueError(f"{name} must be {op} {high}, got {value!r}")
+    return value
+
+
+def readonly(a: Any, dtype: Any = np.float64) -> np.ndarray:
+    """A read-only copy of ``a``: parameter arrays of frozen values must not change."""
+    arr = np.array(a, dtype=dtype)
+    arr.setflags(write=False)
+    return arr
+
+
+def as_rng(random_state: Any) -> np.random.Generator:
+    """Turn ``None``, an int, a ``SeedSequence`` or a ``Generator`` into a ``Generator``."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**31))
+    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
+        if isinstance(random_state, (bool, np.bool_)):
+            raise TypeError("random_state must be None, an int or a numpy Generator, got a bool")
+        if isinstance(random_state, numbers.Integral) and random_state < 0:
+            raise ValueError(f"random_state must be non-negative, got {random_state}")
+        return np.random.default_rng(random_state)
+    raise TypeError("random_state must be None, an int or a numpy Generator, "
+                    f"got {type(random_state).__name__}")

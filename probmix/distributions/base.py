@@ -1,0 +1,131 @@
+"""The contract every component family implements.
+
+A family is a frozen value with a handful of methods (see :class:`Distribution`). Its M-step is
+driven by *sufficient statistics* that add across row chunks, so one implementation serves
+in-memory, chunked, weighted and (later) distributed fits.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .._validation import check_data, check_sample_weight
+
+__all__ = ["Distribution", "Statistics"]
+
+D = TypeVar("D", bound="Distribution")
+S = TypeVar("S", bound="Statistics")
+
+
+class Statistics(abc.ABC):
+    """Weighted sufficient statistics of a family: a commutative monoid under ``+``.
+
+    ``stats(A) + stats(B)`` must equal ``stats(A ∪ B)`` (to round-off) for any split of the
+    rows, and a statistics object of zero ``total_weight`` must be a neutral element.
+    """
+
+    @property
+    @abc.abstractmethod
+    def total_weight(self) -> float:
+        """Σ_i w_i over the rows summarised (for a mixture component: N_k = Σ_i w_i q_ik)."""
+
+    @abc.abstractmethod
+    def __add__(self: S, other: S) -> S:
+        """The statistics of the union of the two sets of rows."""
+
+
+class Distribution(abc.ABC):
+    """A probability distribution over rows of ``n_features`` values: a mixture component family.
+
+    Subclass contract (a new family implements these and inherits the rest):
+
+    - :meth:`log_prob` ``(X) -> (n_samples,)``, the log density of each row;
+    - :meth:`sufficient_statistics` ``(X, weights)``, an additive :class:`Statistics`;
+    - :meth:`from_statistics` (classmethod), the weighted maximum-likelihood estimate
+      (or the MAP estimate given a ``prior`` the family understands);
+    - :meth:`sample` ``(n, rng)``, :attr:`n_features` and :attr:`n_parameters`.
+
+    Optional hooks: :meth:`expected_log_prob` (lets the fit history report the bound after
+    each M-step), :meth:`from_statistics_many` and :meth:`n_parameters_many` (a family that
+    pools across components, like a tied covariance, overrides these, so nothing outside the
+    family needs to know about it).
+
+    Implementations are immutable (``attrs.frozen``): an update returns a new object.
+    """
+
+    # -- the contract -------------------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def n_features(self) -> int:
+        """Number of columns of the rows this distribution scores."""
+
+    @property
+    @abc.abstractmethod
+    def n_parameters(self) -> int:
+        """Number of free scalar parameters (used by BIC and AIC)."""
+
+    @abc.abstractmethod
+    def log_prob(self, X: np.ndarray) -> np.ndarray:
+        """Log density ``log p(x_i)`` of each row, an ndarray of shape (n_samples,)."""
+
+    @abc.abstractmethod
+    def sufficient_statistics(self, X: np.ndarray, weights: np.ndarray) -> Statistics:
+        """Weighted sufficient statistics of the rows of ``X``.
+
+        Families whose statistics do not depend on the current parameters (exponential
+        families) may define this as a ``classmethod``; the default :meth:`fit` relies on it.
+        """
+
+    @classmethod
+    @abc.abstractmethod
+    def from_statistics(cls: type[D], stats: Any, prior: Any = None) -> D:
+        """The distribution maximising ``Σ_i w_i log p(x_i)`` (+ ``log p(θ)`` with a prior)."""
+
+    @abc.abstractmethod
+    def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``n_samples`` rows, an ndarray of shape (n_samples, n_features)."""
+
+    # -- optional hooks with generic defaults ---------------------------------------------------
+    def expected_log_prob(self, stats: Any) -> float:
+        """``Σ_i w_i log p(x_i)`` computed from the statistics alone.
+
+        Optional: it lets EM report ``L(q, θ_new)`` after each M-step without another pass.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def from_statistics_many(cls: type[D], stats: Sequence[Any], prior: Any = None,
+                             ) -> list[D]:
+        """One estimate per component from each component's statistics.
+
+        The default estimates components independently; override it when the family shares
+        parameters across components (e.g. a tied covariance).
+        """
+        out = []
+        for i, s in enumerate(stats):
+            try:
+                out.append(cls.from_statistics(s, prior))
+            except ValueError as exc:
+                exc.component = i  # type: ignore[attr-defined]  # lets the mixture name it
+                raise
+        return out
+
+    @classmethod
+    def n_parameters_many(cls, components: Sequence[Distribution]) -> int:
+        """Free parameters of several components of this family in one mixture."""
+        return sum(c.n_parameters for c in components)
+
+    @classmethod
+    def fit(cls: type[D], X: Any, weights: Any = None, prior: Any = None) -> D:
+        """Weighted maximum-likelihood (or MAP) fit to the rows of ``X``."""
+        X = check_data(X)
+        w = check_sample_weight(weights, X.shape[0], name="weights")
+        return cls.from_statistics(cls.sufficient_statistics(X, w), prior)  # type: ignore[arg-type]
+
+    def score(self, X: Any) -> float:
+        """Mean log density of the rows of ``X``."""
+        return float(np.mean(self.log_prob(check_data(X, n_features=self.n_features))))

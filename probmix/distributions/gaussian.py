@@ -1,0 +1,247 @@
+"""Gaussian components: one family, every covariance structure.
+
+``Gaussian`` (alias ``MultivariateNormal``) has a full covariance; ``DiagonalNormal`` and
+``SphericalNormal`` differ only in the :mod:`covariance structure <.covariance>` they carry,
+and ``TiedNormal`` shares one full covariance across the components of a mixture through the
+joint hook :meth:`~probmix.Distribution.from_statistics_many`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+
+from .._validation import readonly
+from ..priors import CovarianceRidge
+from .base import Distribution, Statistics
+from .covariance import (
+    CovarianceStructure,
+    DiagonalCovariance,
+    FullCovariance,
+    SphericalCovariance,
+)
+
+__all__ = [
+    "GaussianStatistics",
+    "Gaussian",
+    "MultivariateNormal",
+    "DiagonalNormal",
+    "SphericalNormal",
+    "TiedNormal",
+]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+_array_eq = attrs.cmp_using(eq=np.array_equal)
+
+
+@attrs.frozen(kw_only=True)
+class GaussianStatistics(Statistics):
+    """Weighted count, mean and *centred* scatter of some rows, for one covariance structure.
+
+    Two sets merge exactly (Chan et al.'s pairwise update)::
+
+        N = N_a + N_b,   m = m_a + (N_b / N) δ,   S = S_a + S_b + (N_a N_b / N) δδᵀ,  δ = m_b − m_a
+
+    which stays accurate when |μ| ≫ σ, unlike raw moments Σ w x xᵀ.
+    """
+
+    weight: float
+    mean: np.ndarray = attrs.field(eq=_array_eq)
+    scatter: np.ndarray = attrs.field(eq=_array_eq)
+    structure: type[CovarianceStructure]
+
+    @property
+    def total_weight(self) -> float:
+        return self.weight
+
+    @classmethod
+    def of(cls, X: np.ndarray, weights: np.ndarray,
+           structure: type[CovarianceStructure]) -> GaussianStatistics:
+        """Statistics of the rows of ``X`` with the given weights (float64 accumulation)."""
+        n = float(np.sum(weights, dtype=np.float64))
+        d = X.shape[1]
+        if n <= 0.0:
+            return cls(weight=0.0, mean=np.zeros(d), scatter=structure.zero_scatter(d),
+                       structure=structure)
+        w = np.asarray(weights, dtype=np.float64)
+        Xd = np.asarray(X, dtype=np.float64)
+        mean = (w @ Xd) / n
+        return cls(weight=n, mean=mean, scatter=structure.scatter(Xd - mean, w),
+                   structure=structure)
+
+    def __add__(self, other: GaussianStatistics) -> GaussianStatistics:
+        if not isinstance(other, GaussianStatistics) or other.structure is not self.structure:
+            return NotImplemented
+        if other.weight == 0.0:
+            return self
+        if self.weight == 0.0:
+            return other
+        n = self.weight + other.weight
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.weight / n)
+        scatter = (self.scatter + other.scatter
+                   + self.structure.outer(delta) * (self.weight * other.weight / n))
+        return GaussianStatistics(weight=n, mean=mean, scatter=scatter, structure=self.structure)
+
+
+def _to_structure(value: Any, self: Gaussian) -> CovarianceStructure:
+    """Accept a structure object or an array in the family's compact shape."""
+    structure = type(self)._structure
+    if isinstance(value, structure):
+        return value
+    if isinstance(value, CovarianceStructure):
+        raise TypeError(f"{type(self).__name__} needs a {structure.__name__}, "
+                        f"got a {type(value).__name__}")
+    arr = np.asarray(value, dtype=float)
+    if structure is FullCovariance:
+        return FullCovariance(covariance=arr)
+    if structure is DiagonalCovariance:
+        return DiagonalCovariance(variances=arr)
+    return SphericalCovariance(variance=float(arr), dimension=len(self.mean))
+
+
+def _ridge(prior: Any) -> float:
+    if prior is None:
+        return 0.0
+    if isinstance(prior, CovarianceRidge):
+        return prior.reg_covar
+    raise TypeError(f"Gaussian families understand prior=None or a CovarianceRidge, "
+                    f"got {type(prior).__name__}")
+
+
+@attrs.frozen(kw_only=True)
+class Gaussian(Distribution):
+    r"""Multivariate normal :math:`\mathcal N(\mu, \Sigma)` with a full covariance.
+
+    Parameters
+    ----------
+    mean : array-like of shape (n_features,)
+        The mean μ.
+    covariance : array-like of shape (n_features, n_features) or FullCovariance
+        The covariance Σ, symmetric positive definite.
+
+    Raises
+    ------
+    ValueError
+        If the mean is not a finite vector or the covariance does not match it.
+    SingularCovarianceError
+        If the covariance is not positive definite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from probmix.distributions import Gaussian
+    >>> g = Gaussian(mean=[0.0, 0.0], covariance=np.eye(2))
+    >>> float(g.log_prob(np.zeros((1, 2)))[0]) == -np.log(2 * np.pi)
+    True
+    """
+
+    _structure: ClassVar[type[CovarianceStructure]] = FullCovariance
+
+    mean: np.ndarray = attrs.field(converter=readonly, eq=_array_eq)
+    covariance: CovarianceStructure = attrs.field(
+        converter=attrs.Converter(_to_structure, takes_self=True))  # type: ignore[misc]
+
+    def __attrs_post_init__(self) -> None:
+        if self.mean.ndim != 1 or self.mean.size == 0:
+            raise ValueError(f"mean must be a non-empty 1-D array, got shape {self.mean.shape}")
+        if not np.all(np.isfinite(self.mean)):
+            raise ValueError("mean contains NaN or infinity")
+        if self.covariance.n_features != self.mean.size:
+            raise ValueError(f"covariance is for {self.covariance.n_features} features but the "
+                             f"mean has {self.mean.size}")
+
+    # -- contract -----------------------------------------------------------------------------
+    @property
+    def n_features(self) -> int:
+        return int(self.mean.size)
+
+    @property
+    def n_parameters(self) -> int:
+        return self.n_features + self._structure.n_parameters(self.n_features)
+
+    def log_prob(self, X: np.ndarray) -> np.ndarray:
+        mean = self.mean.astype(X.dtype, copy=False) if X.dtype == np.float32 else self.mean
+        z = self.covariance.whiten(X - mean)
+        maha = np.einsum("ij,ij->i", z, z)
+        return -0.5 * (self.n_features * _LOG_2PI + self.covariance.log_det + maha)
+
+    @classmethod
+    def sufficient_statistics(cls, X: np.ndarray, weights: np.ndarray) -> GaussianStatistics:
+        return GaussianStatistics.of(X, weights, cls._structure)
+
+    @classmethod
+    def from_statistics(cls, stats: GaussianStatistics, prior: Any = None) -> Gaussian:
+        """Weighted MLE: μ = m, Σ = S / N (+ ``reg_covar`` I with a :class:`CovarianceRidge`)."""
+        if stats.structure is not cls._structure:
+            raise TypeError(f"{cls.__name__} needs statistics of a {cls._structure.kind} "
+                            f"covariance, got {stats.structure.kind}")
+        if not stats.weight > 0.0:
+            raise ValueError(f"cannot estimate a {cls.__name__} from zero total weight")
+        cov = cls._structure.from_scatter(stats.scatter, stats.weight, stats.mean.size,
+                                          _ridge(prior))
+        return cls(mean=stats.mean, covariance=cov)
+
+    def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        noise = rng.standard_normal((n_samples, self.n_features))
+        return self.mean + self.covariance.colour(noise)
+
+    def expected_log_prob(self, stats: GaussianStatistics) -> float:
+        """``Σ w log N(x|μ,Σ) = −½[N(d log 2π + log|Σ|) + tr(Σ⁻¹S) + N(m−μ)ᵀΣ⁻¹(m−μ)]``."""
+        z = self.covariance.whiten((stats.mean - self.mean)[None, :])
+        return -0.5 * (stats.weight * (self.n_features * _LOG_2PI + self.covariance.log_det
+                                       + float(np.sum(z * z)))
+                       + self.covariance.trace_precision(stats.scatter))
+
+    # -- conveniences ---------------------------------------------------------------------------
+    @property
+    def covariance_matrix(self) -> np.ndarray:
+        """Σ as a dense (n_features, n_features) array."""
+        return self.covariance.matrix
+
+
+MultivariateNormal = Gaussian
+
+
+@attrs.frozen(kw_only=True)
+class DiagonalNormal(Gaussian):
+    """Normal with a diagonal covariance: ``covariance`` is the (n_features,) variances."""
+
+    _structure: ClassVar[type[CovarianceStructure]] = DiagonalCovariance
+
+
+@attrs.frozen(kw_only=True)
+class SphericalNormal(Gaussian):
+    """Normal with covariance σ² I: ``covariance`` is the scalar variance σ²."""
+
+    _structure: ClassVar[type[CovarianceStructure]] = SphericalCovariance
+
+
+@attrs.frozen(kw_only=True)
+class TiedNormal(Gaussian):
+    """Full-covariance normal whose covariance is shared by all components of a mixture.
+
+    Alone it is a :class:`Gaussian`; in a mixture, :meth:`from_statistics_many` pools the
+    within-component scatters, Σ = Σ_k S_k / Σ_k N_k, and :meth:`n_parameters_many` counts
+    the shared covariance once.
+    """
+
+    @classmethod
+    def from_statistics_many(cls, stats: Sequence[GaussianStatistics], prior: Any = None,
+                             ) -> list[TiedNormal]:
+        total = sum(s.weight for s in stats)
+        if not total > 0.0:
+            raise ValueError("cannot estimate a tied covariance from zero total weight")
+        d = stats[0].mean.size
+        pooled = FullCovariance.from_scatter(sum(s.scatter for s in stats), total, d,
+                                             _ridge(prior))
+        return [cls(mean=s.mean, covariance=pooled) for s in stats]
+
+    @classmethod
+    def n_parameters_many(cls, components: Sequence[Distribution]) -> int:
+        d = components[0].n_features
+        return len(components) * d + FullCovariance.n_parameters(d)

@@ -1,0 +1,364 @@
+r"""The EM loop: one streaming pass over the data per iteration.
+
+For any q, ``log p(X|θ) = L(q, θ) + KL(q ‖ p(c|X, θ))`` with
+
+    L(q, θ) = Σ_i w_i Σ_k q_ik [log π_k + log p_k(x_i|θ_k) − log q_ik].
+
+Each iteration makes one pass over row chunks under the current θ_t: the E-step strategy turns
+each chunk's posterior into q, the pass accumulates the log-likelihood, the bound
+L(q_t, θ_t) and the sufficient statistics weighted by q_t; then the M-step strategy produces
+θ_{t+1} from the totals. The N × K responsibilities are never held for more than one chunk.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from .._validation import as_rng, check_data, check_sample_weight, check_scalar
+from ..exceptions import ConvergenceWarning, DegenerateComponentWarning, ObjectiveDecreaseWarning
+from ..mixture import MixtureModel, MixtureStatistics
+from .estep import EStep, SoftEStep
+from .mstep import MaximumLikelihood, MStep
+
+__all__ = ["EMAlgorithm", "EMResult", "History", "IterationRecord"]
+
+# Memory for the per-chunk temporaries (log-joint, q, residuals): bounded, not O(n).
+_CHUNK_BUDGET_BYTES = 32 * 2**20
+
+
+@attrs.frozen(kw_only=True)
+class IterationRecord:
+    """What one EM iteration saw, per unit of sample weight (divide totals by Σ_i w_i).
+
+    Attributes
+    ----------
+    iteration : int
+        0 for the initial model, t for the model after t M-steps.
+    log_likelihood : float
+        log p(X | θ_t) / N.
+    log_prior : float
+        log p(θ_t) / N (0 for maximum likelihood).
+    objective : float
+        The E-step's guaranteed objective at θ_t plus ``log_prior``; for ``SoftEStep`` the
+        log-likelihood. Convergence is judged on its change.
+    bound : float
+        L(q_t, θ_t) / N with q_t the E-step's q under θ_t.
+    kl : float
+        KL(q_t ‖ p(c | X, θ_t)) / N = log_likelihood − bound (0 for the soft E-step).
+    bound_after_m_step : float or None
+        L(q_t, θ_{t+1}) / N: the M-step's gain is this minus ``bound``. ``None`` on the last
+        record, or when a family does not implement ``expected_log_prob``.
+    n_components : int
+        Number of components with positive weight.
+    time : float
+        Seconds since the start of the fit.
+    model : MixtureModel or None
+        θ_t, kept when ``EMAlgorithm(keep_models=True)``.
+    """
+
+    iteration: int
+    log_likelihood: float
+    log_prior: float
+    objective: float
+    bound: float
+    kl: float
+    bound_after_m_step: float | None
+    n_components: int
+    time: float
+    model: MixtureModel | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class History(Sequence[IterationRecord]):
+    """The records of a fit, with each field available as an array (``history.objective``)."""
+
+    records: tuple[IterationRecord, ...] = attrs.field(converter=tuple)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.records[i]
+
+    def _column(self, name: str) -> np.ndarray:
+        return np.array([getattr(r, name) for r in self.records], dtype=float)
+
+    @property
+    def log_likelihood(self) -> np.ndarray:
+        return self._column("log_likelihood")
+
+    @property
+    def objective(self) -> np.ndarray:
+        return self._column("objective")
+
+    @property
+    def bound(self) -> np.ndarray:
+        return self._column("bound")
+
+    @property
+    def kl(self) -> np.ndarray:
+        return self._column("kl")
+
+    @property
+    def log_prior(self) -> np.ndarray:
+        return self._column("log_prior")
+
+    @property
+    def bound_after_m_step(self) -> np.ndarray:
+        """NaN where the value is unavailable (``None`` in the records)."""
+        return np.array([np.nan if r.bound_after_m_step is None else r.bound_after_m_step
+                         for r in self.records])
+
+    @property
+    def n_components(self) -> np.ndarray:
+        return np.array([r.n_components for r in self.records], dtype=int)
+
+    @property
+    def time(self) -> np.ndarray:
+        return self._column("time")
+
+
+@attrs.frozen(kw_only=True)
+class EMResult:
+    """The outcome of :meth:`EMAlgorithm.fit`.
+
+    Attributes
+    ----------
+    model : MixtureModel
+        The final θ (after ``n_iter`` M-steps).
+    converged : bool
+        Whether the objective changed by less than ``tol`` per unit weight.
+    n_iter : int
+        Number of M-steps taken.
+    history : History
+        One record per model evaluated: θ_0 … θ_n.
+    """
+
+    model: MixtureModel
+    converged: bool
+    n_iter: int
+    history: History
+
+    @property
+    def log_likelihood(self) -> float:
+        """log p(X | θ) / N of the final model."""
+        return self.history[-1].log_likelihood
+
+    @property
+    def objective(self) -> float:
+        """The final objective per unit weight."""
+        return self.history[-1].objective
+
+
+@attrs.frozen
+class _PassTotals:
+    stats: MixtureStatistics
+    log_likelihood: float
+    objective: float
+    expected_log_joint: float  # Σ w q (log π + log p)
+    entropy: float  # −Σ w q log q
+
+
+def _positive_int(name: str) -> Callable[[Any, Any, Any], None]:
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        check_scalar(value, name, (int, np.integer), low=1)
+    return check
+
+
+def _optional_positive_int(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None:
+        check_scalar(value, attribute.name, (int, np.integer), low=1)
+
+
+def _non_negative(instance: Any, attribute: Any, value: Any) -> None:
+    check_scalar(value, attribute.name, (int, float, np.integer, np.floating), low=0.0)
+
+
+def _of_type(kind: type) -> Callable[[Any, Any, Any], None]:
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, kind):
+            raise TypeError(f"{attribute.name} must be a {kind.__name__}, got "
+                            f"{type(value).__name__}")
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class EMAlgorithm:
+    """Expectation-Maximization with pluggable E- and M-steps.
+
+    Parameters
+    ----------
+    e_step : EStep, default=SoftEStep()
+        How q is formed from the posterior.
+    m_step : MStep, default=MaximumLikelihood()
+        How θ is re-estimated from the q-weighted statistics.
+    tol : float, default=1e-3
+        Stop when the objective (per unit sample weight) changes by less than ``tol``.
+    max_iter : int, default=100
+        Maximum number of M-steps.
+    chunk_size : int, optional
+        Rows per chunk of the streaming pass; by default chosen from a 32 MiB budget.
+        The result does not depend on it beyond round-off.
+    keep_models : bool, default=False
+        Keep every iterate θ_t in the history records.
+    callbacks : sequence of callables, default=()
+        Each is called as ``callback(record, model)`` after every evaluated model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from probmix import EMAlgorithm, MixtureModel
+    >>> from probmix.distributions import Gaussian
+    >>> truth = MixtureModel(weights=[0.5, 0.5], components=[
+    ...     Gaussian(mean=[-3.0], covariance=[[1.0]]), Gaussian(mean=[3.0], covariance=[[1.0]])])
+    >>> X, _ = truth.sample(500, np.random.default_rng(0))
+    >>> start = MixtureModel(weights=[0.5, 0.5], components=[
+    ...     Gaussian(mean=[-1.0], covariance=[[4.0]]), Gaussian(mean=[1.0], covariance=[[4.0]])])
+    >>> result = EMAlgorithm(tol=1e-8).fit(X, start)
+    >>> result.converged, bool(np.all(np.diff(result.history.log_likelihood) >= -1e-12))
+    (True, True)
+    """
+
+    e_step: EStep = attrs.field(factory=SoftEStep, validator=_of_type(EStep))
+    m_step: MStep = attrs.field(factory=MaximumLikelihood, validator=_of_type(MStep))
+    tol: float = attrs.field(default=1e-3, validator=_non_negative)
+    max_iter: int = attrs.field(default=100, validator=_positive_int("max_iter"))
+    chunk_size: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    keep_models: bool = False
+    callbacks: tuple[Callable[[IterationRecord, MixtureModel], Any], ...] = attrs.field(
+        default=(), converter=tuple)
+
+    def fit(self, X: Any, init: MixtureModel, *, sample_weight: Any = None,
+            random_state: Any = None) -> EMResult:
+        """Run EM from the model ``init``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data; float32 is kept, other numbers are converted to float64.
+        init : MixtureModel
+            θ_0 (see :mod:`probmix.init` for ways to build one from the data).
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights w_i; an integer weight is equivalent to repeating the row.
+        random_state : None, int or numpy.random.Generator
+            Generator for stochastic E-steps.
+
+        Returns
+        -------
+        EMResult
+
+        Warns
+        -----
+        ConvergenceWarning
+            When ``max_iter`` is reached before convergence.
+        ObjectiveDecreaseWarning
+            When a monotone E-step's objective decreases beyond round-off.
+        DegenerateComponentWarning
+            When a component loses all its responsibility mass (it is kept with weight 0).
+        """
+        if not isinstance(init, MixtureModel):
+            raise TypeError(f"init must be a MixtureModel, got {type(init).__name__}")
+        X = check_data(X, n_features=init.n_features)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        rng = as_rng(random_state)
+        total_w = float(w.sum())
+        chunk = self.chunk_size or _default_chunk_size(X.shape[1], init.n_components)
+        start = time.perf_counter()
+
+        model = init
+        totals = self._pass(model, X, w, chunk, 0, rng)
+        records = [self._record(0, model, totals, total_w, start)]
+        converged = False
+        n_iter = 0
+        for t in range(1, self.max_iter + 1):
+            new_model = self.m_step(totals.stats, model)
+            n_iter = t
+            # L(q_t, θ_{t+1}) from the statistics alone: the M-step's gain, with no extra pass.
+            after = new_model.expected_log_joint(totals.stats)
+            if after is not None:
+                records[-1] = attrs.evolve(records[-1],
+                                           bound_after_m_step=(after + totals.entropy) / total_w)
+            self._warn_lost_components(model, new_model, t)
+            model = new_model
+            totals = self._pass(model, X, w, chunk, t, rng)
+            records.append(self._record(t, model, totals, total_w, start))
+            change = records[-1].objective - records[-2].objective
+            self._check_decrease(change, records[-2].objective, t)
+            if abs(change) < self.tol:
+                converged = True
+                break
+        if not converged:
+            warnings.warn(f"EM did not converge in max_iter={self.max_iter} iterations (last "
+                          f"objective change {change:.3g} per sample, tol={self.tol}): increase "
+                          "max_iter, increase tol, or try another initialisation",
+                          ConvergenceWarning, stacklevel=2)
+        return EMResult(model=model, converged=converged, n_iter=n_iter,
+                        history=History(records))
+
+    # -- the streaming pass --------------------------------------------------------------------
+    def _pass(self, model: MixtureModel, X: np.ndarray, w: np.ndarray, chunk: int,
+              iteration: int, rng: np.random.Generator) -> _PassTotals:
+        stats: MixtureStatistics | None = None
+        ll = obj = elj = ent = 0.0
+        for lo in range(0, X.shape[0], chunk):
+            Xc, wc = X[lo:lo + chunk], w[lo:lo + chunk]
+            post = model._posterior(model.log_joint(Xc))
+            q, obj_rows = self.e_step(post, iteration=iteration, rng=rng)
+            positive = q > 0  # 0 · log 0 = 0, and 0 · (−∞) for a dead component = 0
+            q_log_joint = np.where(positive, q * post.log_joint, 0.0).sum(axis=1)
+            q_log_q = np.where(positive, q * np.log(np.where(positive, q, 1.0)), 0.0).sum(axis=1)
+            ll += float(wc @ post.log_evidence)
+            obj += float(wc @ obj_rows)
+            elj += float(wc @ q_log_joint)
+            ent -= float(wc @ q_log_q)
+            part = model.component_statistics(Xc, q * wc[:, None])
+            stats = part if stats is None else stats + part
+        assert stats is not None
+        return _PassTotals(stats, ll, obj, elj, ent)
+
+    def _record(self, t: int, model: MixtureModel, totals: _PassTotals, total_w: float,
+                start: float) -> IterationRecord:
+        log_prior = self.m_step.log_prior(model)
+        bound = (totals.expected_log_joint + totals.entropy) / total_w
+        ll = totals.log_likelihood / total_w
+        record = IterationRecord(
+            iteration=t, log_likelihood=ll, log_prior=log_prior / total_w,
+            objective=(totals.objective + log_prior) / total_w, bound=bound,
+            kl=max(ll - bound, 0.0), bound_after_m_step=None,
+            n_components=int(np.count_nonzero(model.weights > 0)),
+            time=time.perf_counter() - start, model=model if self.keep_models else None)
+        for callback in self.callbacks:
+            callback(record, model)
+        return record
+
+    def _check_decrease(self, change: float, previous: float, t: int) -> None:
+        # Round-off in a sum of n log-densities is ~ n ε |mean|; per sample that is ~ε |mean|.
+        if self.e_step.monotone and change < -1e-9 * max(1.0, abs(previous)):
+            warnings.warn(
+                f"the {self.e_step.objective_name} decreased by {-change:.3g} per sample at "
+                f"iteration {t}; EM guarantees it never decreases, so this points at an inexact "
+                "M-step (e.g. a large reg_covar, which is not a prior) or ill-conditioned data",
+                ObjectiveDecreaseWarning, stacklevel=3)
+
+    @staticmethod
+    def _warn_lost_components(old: MixtureModel, new: MixtureModel, t: int) -> None:
+        lost = np.flatnonzero((old.weights > 0) & (new.weights == 0))
+        if lost.size:
+            warnings.warn(
+                f"component(s) {lost.tolist()} lost all responsibility mass at iteration {t} and "
+                "were kept with weight 0: use fewer components, another initialisation, or a "
+                "Dirichlet prior on the weights to prune them explicitly",
+                DegenerateComponentWarning, stacklevel=3)
+
+
+def _default_chunk_size(n_features: int, n_components: int) -> int:
+    per_row = 8 * (4 * n_components + 2 * n_features + 4)
+    return max(256, _CHUNK_BUDGET_BYTES // per_row)
+
+

@@ -1,0 +1,399 @@
+"""``GMM``: a scikit-learn-style Gaussian mixture estimator, a thin façade over the layers.
+
+The ``covariance_type`` string is mapped to a component family exactly once, here, at the
+edge; everything below works with family objects.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import warnings
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+
+from ._validation import as_rng, check_data, check_sample_weight, check_scalar
+from .distributions.gaussian import DiagonalNormal, Gaussian, SphericalNormal, TiedNormal
+from .em.algorithm import EMAlgorithm, EMResult, History, IterationRecord
+from .em.mstep import MaximumLikelihood
+from .exceptions import ConvergenceWarning, NotFittedError, SingularCovarianceError
+from .init import INIT_METHODS, initial_model, initial_responsibilities
+from .mixture import MixtureModel
+from .priors import CovarianceRidge
+
+__all__ = ["GMM", "COVARIANCE_TYPES"]
+
+#: covariance_type → component family; "tied" pools one covariance across components.
+COVARIANCE_TYPES: dict[str, type[Gaussian]] = {
+    "full": Gaussian,
+    "tied": TiedNormal,
+    "diag": DiagonalNormal,
+    "spherical": SphericalNormal,
+}
+
+
+def _check(name: str, kind: Any, **bounds: Any) -> Any:
+    def validator(instance: Any, attribute: Any, value: Any) -> None:
+        check_scalar(value, name, kind, **bounds)
+    return validator
+
+
+def _one_of(options: tuple[str, ...]) -> Any:
+    def validator(instance: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, str) or value not in options:
+            raise ValueError(f"{attribute.name} must be one of {options}, got {value!r}")
+    return validator
+
+
+def _random_state(instance: Any, attribute: Any, value: Any) -> None:
+    as_rng(value)  # raises with a clear message for anything unusable
+
+
+_INT = (numbers.Integral,)
+_REAL = (numbers.Real,)
+
+
+@attrs.define(slots=False)
+class GMM:
+    r"""Gaussian mixture fitted by EM, with scikit-learn's estimator conventions.
+
+    .. math:: p(x \mid \theta) = \sum_{k=1}^{K} \pi_k \, \mathcal N(x \mid \mu_k, \Sigma_k)
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of components K.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Structure of Σ_k: a full matrix each, one full matrix shared by all ("tied"), a
+        diagonal each, or σ_k² I each.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the per-sample log-likelihood.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance so it stays positive definite. A fixed
+        ridge, not a prior: see :class:`~probmix.priors.CovarianceRidge`.
+    max_iter : int, default=100
+        Maximum number of EM iterations (M-steps) per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the fit with the highest final log-likelihood is kept.
+    init_params : {"kmeans++", "kmeans", "random", "random_from_data"}, default="kmeans++"
+        How the starting responsibilities are chosen (see :mod:`probmix.init`).
+    weights_init : array-like of shape (n_components,), optional
+        Starting weights π (replace those computed from ``init_params``).
+    means_init : array-like of shape (n_components, n_features), optional
+        Starting means; the starting responsibilities then assign each row to its
+        nearest mean.
+    precisions_init : array-like, optional
+        Starting precisions Σ_k⁻¹, shaped like ``precisions_`` (see below).
+    random_state : None, int or numpy.random.Generator, default=None
+        Seeds the initialisation; the same int gives identical results.
+    verbose : int, default=0
+        1 prints one line per initialisation; 2 also prints the objective every
+        ``verbose_interval`` iterations.
+    verbose_interval : int, default=10
+        Iterations between two progress lines at ``verbose=2``.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        (K, d, d) for "full", (d, d) for "tied", (K, d) for "diag", (K,) for "spherical".
+    precisions_ : ndarray
+        Σ_k⁻¹, shaped like ``covariances_``.
+    precisions_cholesky_ : ndarray
+        U_k with U_k U_kᵀ = Σ_k⁻¹ (upper triangular), shaped like ``covariances_``.
+    converged_ : bool
+    n_iter_ : int
+        M-steps taken by the kept initialisation.
+    lower_bound_ : float
+        Per-sample log-likelihood of the final model (scikit-learn reports the value before
+        the last M-step instead).
+    history_ : History
+        Per-iteration log-likelihood, bound L(q, θ), KL, number of components and time.
+    restart_objectives_ : ndarray of shape (n_init,)
+        Final per-sample log-likelihood of every initialisation (NaN for one that failed).
+    model_ : MixtureModel
+        The fitted mixture, for use with the rest of probmix.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from probmix import GMM
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(-4, 1, (200, 2)), rng.normal(4, 1, (200, 2))])
+    >>> gmm = GMM(n_components=2, random_state=0).fit(X)
+    >>> np.sort(gmm.means_[:, 0]).round(0)
+    array([-4.,  4.])
+    """
+
+    _estimator_type: ClassVar[str] = "density_estimator"
+
+    n_components: int = attrs.field(default=1, validator=_check("n_components", _INT, low=1))
+    covariance_type: str = attrs.field(default="full", kw_only=True,
+                                       validator=_one_of(tuple(COVARIANCE_TYPES)))
+    tol: float = attrs.field(default=1e-3, kw_only=True, validator=_check("tol", _REAL, low=0))
+    reg_covar: float = attrs.field(default=1e-6, kw_only=True,
+                                   validator=_check("reg_covar", _REAL, low=0))
+    max_iter: int = attrs.field(default=100, kw_only=True,
+                                validator=_check("max_iter", _INT, low=1))
+    n_init: int = attrs.field(default=1, kw_only=True, validator=_check("n_init", _INT, low=1))
+    init_params: str = attrs.field(default="kmeans++", kw_only=True,
+                                   validator=_one_of(INIT_METHODS))
+    weights_init: Any = attrs.field(default=None, kw_only=True, eq=False)
+    means_init: Any = attrs.field(default=None, kw_only=True, eq=False)
+    precisions_init: Any = attrs.field(default=None, kw_only=True, eq=False)
+    random_state: Any = attrs.field(default=None, kw_only=True, eq=False,
+                                    validator=_random_state)
+    verbose: int = attrs.field(default=0, kw_only=True, validator=_check("verbose", _INT, low=0))
+    verbose_interval: int = attrs.field(default=10, kw_only=True,
+                                        validator=_check("verbose_interval", _INT, low=1))
+
+    # -- scikit-learn protocol -----------------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, as scikit-learn's ``clone`` and grid search expect."""
+        return {a.name: getattr(self, a.name) for a in attrs.fields(type(self))}
+
+    def set_params(self, **params: Any) -> GMM:
+        """Set constructor arguments by name (validated); returns ``self``."""
+        valid = {a.name for a in attrs.fields(type(self))}
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for GMM; valid parameters are "
+                                 f"{sorted(valid)}")
+            setattr(self, name, value)
+        return self
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GMM:
+        """Estimate the parameters by EM (best of ``n_init`` initialisations).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; an integer weight is equivalent to repeating the row.
+
+        Returns
+        -------
+        self : GMM
+
+        Raises
+        ------
+        ValueError
+            For invalid data or initial parameters, or when a component collapses to a
+            singular covariance (the message names the component and the remedy).
+        """
+        X = check_data(X, min_samples=2)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        if X.shape[0] < self.n_components:
+            raise ValueError(f"n_samples={X.shape[0]} must be >= n_components="
+                             f"{self.n_components}: decrease n_components or add data")
+        family = COVARIANCE_TYPES[self.covariance_type]
+        ridge = CovarianceRidge(reg_covar=self.reg_covar)
+        user = self._user_init(X.shape[1], family)
+        algorithm = EMAlgorithm(m_step=MaximumLikelihood(component_prior=ridge), tol=self.tol,
+                                max_iter=self.max_iter, callbacks=self._progress())
+        rng = as_rng(self.random_state)
+        best: EMResult | None = None
+        objectives = np.full(self.n_init, np.nan)
+        error: Exception | None = None
+        for run in range(self.n_init):
+            try:
+                start = self._initial_model(X, w, family, ridge, user, rng)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)  # warned once, below
+                    result = algorithm.fit(X, start, sample_weight=w, random_state=rng)
+            except SingularCovarianceError as exc:
+                error = exc  # another initialisation may do better; reported if none does
+                continue
+            objectives[run] = result.objective
+            if self.verbose:
+                print(f"GMM init {run + 1}/{self.n_init}: {result.n_iter} iterations, "
+                      f"log-likelihood {result.objective:.6g}, converged={result.converged}",
+                      file=sys.stdout)
+            if best is None or result.objective > best.objective:
+                best = result
+        if best is None:
+            assert error is not None
+            raise error
+        if not best.converged:
+            warnings.warn(f"EM did not converge in max_iter={self.max_iter} iterations for the "
+                          "best initialisation: increase max_iter or tol, try other "
+                          "init_params or n_init, or check for degenerate data",
+                          ConvergenceWarning, stacklevel=2)
+        self._set_fitted(best, objectives, X)
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """Fit, then return the most probable component of each row (= ``fit(X).predict(X)``)."""
+        return self.fit(X, sample_weight=sample_weight).predict(X)
+
+    def _user_init(self, d: int, family: type[Gaussian]) -> dict[str, np.ndarray]:
+        """Validate the user's initial parameters against K and d."""
+        K = self.n_components
+        out: dict[str, np.ndarray] = {}
+        if self.weights_init is not None:
+            wi = _numeric(self.weights_init, "weights_init")
+            if wi.shape != (K,):
+                raise ValueError(f"weights_init must have shape ({K},), got {wi.shape}")
+            if np.any(wi < 0) or abs(wi.sum() - 1.0) > 1e-6:
+                raise ValueError("weights_init must be non-negative and sum to 1, got sum "
+                                 f"{wi.sum():.6g} and minimum {wi.min():.3g}")
+            out["weights"] = wi / wi.sum()
+        if self.means_init is not None:
+            mi = _numeric(self.means_init, "means_init")
+            if mi.shape != (K, d):
+                raise ValueError(f"means_init must have shape ({K}, {d}), got {mi.shape}")
+            out["means"] = mi
+        if self.precisions_init is not None:
+            pi = _numeric(self.precisions_init, "precisions_init")
+            expected = _param_shape(family, K, d)
+            if pi.shape != expected:
+                raise ValueError(f"precisions_init for covariance_type={self.covariance_type!r} "
+                                 f"must have shape {expected}, got {pi.shape}")
+            try:
+                if family is TiedNormal:
+                    shared = family._structure.from_precision(pi, d)
+                    out["covariances"] = np.array([shared] * K, dtype=object)
+                else:
+                    out["covariances"] = np.array(
+                        [family._structure.from_precision(p, d) for p in pi], dtype=object)
+            except ValueError as exc:
+                raise ValueError(f"precisions_init is invalid: {exc}") from None
+        return out
+
+    def _initial_model(self, X: np.ndarray, w: np.ndarray, family: type[Gaussian],
+                       ridge: CovarianceRidge, user: dict[str, np.ndarray],
+                       rng: np.random.Generator) -> MixtureModel:
+        K = self.n_components
+        if len(user) == 3:  # fully specified: no data-driven start needed
+            return MixtureModel(weights=user["weights"], components=[
+                family(mean=m, covariance=c) for m, c in zip(user["means"], user["covariances"])])
+        if "means" in user:
+            d2 = ((X[:, None, :] - user["means"][None, :, :]) ** 2).sum(-1)
+            resp = np.eye(K)[np.argmin(d2, axis=1)]
+        else:
+            resp = initial_responsibilities(X, K, self.init_params, rng, w)
+        model = initial_model(X, [family] * K, resp, sample_weight=w, prior=ridge)
+        means = user.get("means", [c.mean for c in model.components])
+        covs = user.get("covariances", [c.covariance for c in model.components])
+        return MixtureModel(weights=user.get("weights", model.weights), components=[
+            family(mean=m, covariance=c) for m, c in zip(means, covs)])
+
+    def _progress(self) -> tuple[Any, ...]:
+        if self.verbose < 2:
+            return ()
+        interval = self.verbose_interval
+        last: list[float] = []
+
+        def report(record: IterationRecord, model: MixtureModel) -> None:
+            change = record.objective - last[0] if last else float("nan")
+            last[:] = [record.objective]
+            if record.iteration % interval == 0:
+                print(f"  iteration {record.iteration:4d}  log-likelihood {record.objective:.8g}"
+                      f"  change {change:.3g}", file=sys.stdout)
+        return (report,)
+
+    def _set_fitted(self, result: EMResult, objectives: np.ndarray, X: np.ndarray) -> None:
+        model = result.model
+        family = COVARIANCE_TYPES[self.covariance_type]
+        dtype = X.dtype
+        structures = [c.covariance for c in model.components]
+        stack = (lambda attr: np.asarray(getattr(structures[0], attr), dtype=dtype)) \
+            if family is TiedNormal else \
+            (lambda attr: np.stack([np.asarray(getattr(s, attr), dtype=dtype)
+                                    for s in structures]))
+        self.model_ = model
+        self.weights_ = model.weights.astype(dtype)
+        self.means_ = np.stack([c.mean for c in model.components]).astype(dtype)
+        self.covariances_ = stack("compact")
+        self.precisions_cholesky_ = stack("precision_cholesky")
+        self.precisions_ = stack("precision")
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.objective
+        self.history_: History = result.history
+        self.restart_objectives_ = objectives
+        self.n_features_in_ = X.shape[1]
+        for name in ("weights_", "means_", "covariances_", "precisions_"):
+            if not np.all(np.isfinite(getattr(self, name))):  # never hand out NaN parameters
+                raise FloatingPointError(f"fitted {name} is not finite; scale the data or "
+                                         "increase reg_covar")
+
+    # -- using the fit -------------------------------------------------------------------------
+    def _fitted_model(self) -> MixtureModel:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this GMM instance is not fitted yet: call fit(X) before "
+                                 "using this method")
+        return self.model_
+
+    def _checked(self, X: Any) -> tuple[MixtureModel, np.ndarray]:
+        model = self._fitted_model()
+        return model, check_data(X, n_features=model.n_features)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Responsibilities p(c = k | x_i), an ndarray of shape (n_samples, n_components)."""
+        model, X = self._checked(X)
+        return model.responsibilities(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable component of each row, an ndarray of shape (n_samples,)."""
+        model, X = self._checked(X)
+        return np.argmax(model.posterior(X).log_resp, axis=1)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """log p(x_i | θ) of each row, an ndarray of shape (n_samples,)."""
+        model, X = self._checked(X)
+        return model.log_prob(X)
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Mean (weighted) per-sample log-likelihood of ``X``; higher is better."""
+        model, X = self._checked(X)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        return float(w @ model.log_prob(X) / w.sum())
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw rows from the fitted mixture, using ``random_state``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        labels : ndarray of shape (n_samples,)
+        """
+        X, labels = self._fitted_model().sample(n_samples, as_rng(self.random_state))
+        return X.astype(self.means_.dtype, copy=False), labels
+
+    def bic(self, X: Any) -> float:
+        """Bayesian information criterion on ``X`` (lower is better)."""
+        model, X = self._checked(X)
+        return model.bic(X)
+
+    def aic(self, X: Any) -> float:
+        """Akaike information criterion on ``X`` (lower is better)."""
+        model, X = self._checked(X)
+        return model.aic(X)
+
+    @property
+    def n_parameters_(self) -> int:
+        """Free parameters of the fitted mixture (the count BIC and AIC use)."""
+        return self._fitted_model().n_parameters
+
+
+def _numeric(value: Any, name: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    arr = arr.astype(float)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+def _param_shape(family: type[Gaussian], K: int, d: int) -> tuple[int, ...]:
+    """Shape of covariances_/precisions_ for a family: (K,) + compact, or compact if tied."""
+    compact = {"full": (d, d), "diag": (d,), "spherical": ()}[family._structure.kind]
+    return compact if family is TiedNormal else (K, *compact)
