@@ -67,7 +67,7 @@ def check_sample_weight(weights: Any, n_samples: int, *, name: str = "sample_wei
     return w
 
 
-def check_scalar(value: Any, name: str, kind: type | tuple[type, ...], *,
+def check_scalar(value: Any, name: str, kind: Any, *,
                  low: float | None = None, high: float | None = None,
                  low_inclusive: bool = True, high_inclusive: bool = True) -> Any:
     """Check a hyperparameter's type and range, naming it in the message."""
@@ -78,7 +78,7 @@ def check_scalar(value: Any, name: str, kind: type | tuple[type, ...], *,
         names = " or ".join(k.__name__.replace("Integral", "int").replace("Real", "float")
                             for k in kinds)
         raise TypeError(f"{name} must be {names}, got {type(value).__name__} {value!r}")
-    if isinstance(value, numbers.Real) and not np.isfinite(value):
+    if isinstance(value, numbers.Real) and not np.isfinite(float(value)):
         raise ValueError(f"{name} must be finite, got {value!r}")
     if low is not None and (value < low or (value == low and not low_inclusive)):
         op = ">=" if low_inclusive else ">"
@@ -107,6 +107,6 @@ def as_rng(random_state: Any) -> np.random.Generator:
             raise TypeError("random_state must be None, an int or a numpy Generator, got a bool")
         if isinstance(random_state, numbers.Integral) and random_state < 0:
             raise ValueError(f"random_state must be non-negative, got {random_state}")
-        return np.random.default_rng(random_state)
+        return np.random.default_rng(random_state)  # type: ignore[arg-type]
     raise TypeError("random_state must be None, an int or a numpy Generator, "
                     f"got {type(random_state).__name__}")

@@ -19,7 +19,12 @@ from .distributions.gaussian import DiagonalNormal, Gaussian, SphericalNormal, T
 from .em.algorithm import EMAlgorithm, EMResult, History, IterationRecord
 from .em.mstep import MaximumLikelihood
 from .exceptions import ConvergenceWarning, NotFittedError, SingularCovarianceError
-from .init import INIT_METHODS, initial_model, initial_responsibilities
+from .init import (
+    INIT_METHODS,
+    initial_model,
+    initial_responsibilities,
+    responsibilities_from_centers,
+)
 from .mixture import MixtureModel
 from .priors import CovarianceRidge
 
@@ -274,13 +279,12 @@ class GMM:
             return MixtureModel(weights=user["weights"], components=[
                 family(mean=m, covariance=c) for m, c in zip(user["means"], user["covariances"])])
         if "means" in user:
-            d2 = ((X[:, None, :] - user["means"][None, :, :]) ** 2).sum(-1)
-            resp = np.eye(K)[np.argmin(d2, axis=1)]
+            resp = responsibilities_from_centers(X, user["means"])
         else:
             resp = initial_responsibilities(X, K, self.init_params, rng, w)
         model = initial_model(X, [family] * K, resp, sample_weight=w, prior=ridge)
-        means = user.get("means", [c.mean for c in model.components])
-        covs = user.get("covariances", [c.covariance for c in model.components])
+        means = user.get("means", [c.mean for c in _gaussians(model)])
+        covs = user.get("covariances", [c.covariance for c in _gaussians(model)])
         return MixtureModel(weights=user.get("weights", model.weights), components=[
             family(mean=m, covariance=c) for m, c in zip(means, covs)])
 
@@ -302,17 +306,18 @@ class GMM:
         model = result.model
         family = COVARIANCE_TYPES[self.covariance_type]
         dtype = X.dtype
-        structures = [c.covariance for c in model.components]
-        stack = (lambda attr: np.asarray(getattr(structures[0], attr), dtype=dtype)) \
-            if family is TiedNormal else \
-            (lambda attr: np.stack([np.asarray(getattr(s, attr), dtype=dtype)
-                                    for s in structures]))
+        gaussians = _gaussians(model)
+
+        def stacked(attr: str) -> np.ndarray:
+            values = [np.asarray(getattr(g.covariance, attr), dtype=dtype) for g in gaussians]
+            return values[0] if family is TiedNormal else np.stack(values)
+
         self.model_ = model
         self.weights_ = model.weights.astype(dtype)
-        self.means_ = np.stack([c.mean for c in model.components]).astype(dtype)
-        self.covariances_ = stack("compact")
-        self.precisions_cholesky_ = stack("precision_cholesky")
-        self.precisions_ = stack("precision")
+        self.means_ = np.stack([g.mean for g in gaussians]).astype(dtype)
+        self.covariances_ = stacked("compact")
+        self.precisions_cholesky_ = stacked("precision_cholesky")
+        self.precisions_ = stacked("precision")
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.objective
@@ -381,6 +386,10 @@ class GMM:
     def n_parameters_(self) -> int:
         """Free parameters of the fitted mixture (the count BIC and AIC use)."""
         return self._fitted_model().n_parameters
+
+
+def _gaussians(model: MixtureModel) -> list[Gaussian]:
+    return [c for c in model.components if isinstance(c, Gaussian)]
 
 
 def _numeric(value: Any, name: str) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -21,10 +21,10 @@ __all__ = [
     "kmeans_plusplus",
     "kmeans",
     "initial_responsibilities",
+    "responsibilities_from_centers",
     "initial_model",
 ]
 
-InitMethod = Literal["kmeans++", "kmeans", "random", "random_from_data"]
 INIT_METHODS: tuple[str, ...] = ("kmeans++", "kmeans", "random", "random_from_data")
 
 
@@ -96,7 +96,8 @@ def kmeans(X: np.ndarray, n_components: int, rng: np.random.Generator,
     return centers
 
 
-def _nearest_one_hot(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def responsibilities_from_centers(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """One-hot responsibilities (n_samples, n_centers): each row to its nearest center."""
     labels = np.argmin(_sq_distances(X, centers), axis=1)
     resp = np.zeros((X.shape[0], centers.shape[0]))
     resp[np.arange(X.shape[0]), labels] = 1.0
@@ -121,16 +122,16 @@ def initial_responsibilities(X: Any, n_components: int, method: str,
         resp = rng.uniform(size=(X.shape[0], n_components))
         return resp / resp.sum(axis=1, keepdims=True)
     if method == "kmeans++":
-        return _nearest_one_hot(X, kmeans_plusplus(X, n_components, rng, w))
+        return responsibilities_from_centers(X, kmeans_plusplus(X, n_components, rng, w))
     if method == "kmeans":
-        return _nearest_one_hot(X, kmeans(X, n_components, rng, w))
+        return responsibilities_from_centers(X, kmeans(X, n_components, rng, w))
     if method == "random_from_data":
         candidates = np.flatnonzero(w > 0)
         unique = np.unique(X[candidates], axis=0, return_index=True)[1]
         if unique.size < n_components:
             raise _too_few_distinct(n_components)
         rows = candidates[rng.choice(unique, size=n_components, replace=False)]
-        return _nearest_one_hot(X, X[rows].astype(np.float64))
+        return responsibilities_from_centers(X, X[rows].astype(np.float64))
     raise ValueError(f"init_params must be one of {INIT_METHODS}, got {method!r}")
 
 

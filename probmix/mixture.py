@@ -9,7 +9,7 @@ the evidence log p(x_i) its log-sum-exp over k.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -38,6 +38,10 @@ def _simplex(value: Any) -> np.ndarray:
     return readonly(w / w.sum())
 
 
+def _as_tuple(components: Iterable[Distribution]) -> tuple[Distribution, ...]:
+    return tuple(components)
+
+
 @attrs.frozen(kw_only=True)
 class MixtureStatistics(Statistics):
     """Responsibility masses N_k = Σ_i w_i q_ik and each component's statistics.
@@ -62,7 +66,9 @@ class MixtureStatistics(Statistics):
         ``sufficient_statistics`` is a classmethod (used to start EM from responsibilities).
         """
         families = tuple(c if isinstance(c, type) else type(c) for c in components)
-        stats = tuple(c.sufficient_statistics(X, q[:, k]) for k, c in enumerate(components))
+        # A class here has a classmethod sufficient_statistics (see the Distribution contract).
+        stats = tuple(c.sufficient_statistics(X, q[:, k])  # type: ignore[call-arg,arg-type]
+                      for k, c in enumerate(components))
         return cls(masses=q.sum(axis=0, dtype=np.float64), components=stats, families=families)
 
     def __add__(self, other: MixtureStatistics) -> MixtureStatistics:
@@ -125,7 +131,7 @@ class MixtureModel(Distribution):
     """
 
     weights: np.ndarray = attrs.field(converter=_simplex, eq=_array_eq)
-    components: tuple[Distribution, ...] = attrs.field(converter=tuple)
+    components: tuple[Distribution, ...] = attrs.field(converter=_as_tuple)
     log_weights: np.ndarray = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -256,7 +262,7 @@ class MixtureModel(Distribution):
                     assert fallback is not None
                     components[k] = fallback.components[k]
         weights = np.where(dead, 0.0, masses) / total
-        return cls(weights=weights, components=components)
+        return cls(weights=weights, components=[c for c in components if c is not None])
 
     def expected_log_joint(self, stats: MixtureStatistics) -> float | None:
         """Σ_i Σ_k w_i q_ik (log π_k + log p_k(x_i)) from statistics, or None if a family lacks

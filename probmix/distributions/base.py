@@ -124,7 +124,8 @@ class Distribution(abc.ABC):
         """Weighted maximum-likelihood (or MAP) fit to the rows of ``X``."""
         X = check_data(X)
         w = check_sample_weight(weights, X.shape[0], name="weights")
-        return cls.from_statistics(cls.sufficient_statistics(X, w), prior)  # type: ignore[arg-type]
+        stats = cls.sufficient_statistics(X, w)  # type: ignore[call-arg,arg-type]  # classmethod
+        return cls.from_statistics(stats, prior)
 
     def score(self, X: Any) -> float:
         """Mean log density of the rows of ``X``."""

@@ -88,7 +88,7 @@ class GaussianStatistics(Statistics):
         return GaussianStatistics(weight=n, mean=mean, scatter=scatter, structure=self.structure)
 
 
-def _to_structure(value: Any, self: Gaussian) -> CovarianceStructure:
+def _to_structure(value: Any, self: Any) -> CovarianceStructure:
     """Accept a structure object or an array in the family's compact shape."""
     structure = type(self)._structure
     if isinstance(value, structure):
@@ -237,7 +237,8 @@ class TiedNormal(Gaussian):
         if not total > 0.0:
             raise ValueError("cannot estimate a tied covariance from zero total weight")
         d = stats[0].mean.size
-        pooled = FullCovariance.from_scatter(sum(s.scatter for s in stats), total, d,
+        scatter = np.sum([s.scatter for s in stats], axis=0)
+        pooled = FullCovariance.from_scatter(scatter, total, d,
                                              _ridge(prior))
         return [cls(mean=s.mean, covariance=pooled) for s in stats]
 

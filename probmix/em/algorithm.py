@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -74,11 +74,15 @@ class IterationRecord:
     model: MixtureModel | None = attrs.field(default=None, repr=False)
 
 
+def _records(records: Iterable[IterationRecord]) -> tuple[IterationRecord, ...]:
+    return tuple(records)
+
+
 @attrs.frozen
 class History(Sequence[IterationRecord]):
     """The records of a fit, with each field available as an array (``history.objective``)."""
 
-    records: tuple[IterationRecord, ...] = attrs.field(converter=tuple)
+    records: tuple[IterationRecord, ...] = attrs.field(converter=_records)
 
     def __len__(self) -> int:
         return len(self.records)
