@@ -56,6 +56,8 @@ class IterationRecord:
         record, or when a family does not implement ``expected_log_prob``.
     n_components : int
         Number of components with positive weight.
+    stage : int
+        The E-step's stage (always 0 unless it follows a schedule, e.g. annealing).
     time : float
         Seconds since the start of the fit.
     model : MixtureModel or None
@@ -70,6 +72,7 @@ class IterationRecord:
     kl: float
     bound_after_m_step: float | None
     n_components: int
+    stage: int
     time: float
     model: MixtureModel | None = attrs.field(default=None, repr=False)
 
@@ -276,10 +279,12 @@ class EMAlgorithm:
         start = time.perf_counter()
 
         model = init
-        totals = self._pass(model, X, w, chunk, 0, rng)
-        records = [self._record(0, model, totals, total_w, start)]
+        stage = 0
+        totals = self._pass(model, X, w, chunk, 0, stage, rng)
+        records = [self._record(0, stage, model, totals, total_w, start)]
         converged = False
         n_iter = 0
+        change = float("nan")
         for t in range(1, self.max_iter + 1):
             new_model = self.m_step(totals.stats, model)
             n_iter = t
@@ -290,11 +295,16 @@ class EMAlgorithm:
                                            bound_after_m_step=(after + totals.entropy) / total_w)
             self._warn_lost_components(model, new_model, t)
             model = new_model
-            totals = self._pass(model, X, w, chunk, t, rng)
-            records.append(self._record(t, model, totals, total_w, start))
+            totals = self._pass(model, X, w, chunk, t, stage, rng)
+            records.append(self._record(t, stage, model, totals, total_w, start))
+            if records[-2].stage != stage:
+                continue  # objectives of different stages are not comparable
             change = records[-1].objective - records[-2].objective
             self._check_decrease(change, records[-2].objective, t)
             if abs(change) < self.tol:
+                if stage + 1 < self.e_step.n_stages:
+                    stage += 1
+                    continue
                 converged = True
                 break
         if not converged:
@@ -307,13 +317,13 @@ class EMAlgorithm:
 
     # -- the streaming pass --------------------------------------------------------------------
     def _pass(self, model: MixtureModel, X: np.ndarray, w: np.ndarray, chunk: int,
-              iteration: int, rng: np.random.Generator) -> _PassTotals:
+              iteration: int, stage: int, rng: np.random.Generator) -> _PassTotals:
         stats: MixtureStatistics | None = None
         ll = obj = elj = ent = 0.0
         for lo in range(0, X.shape[0], chunk):
             Xc, wc = X[lo:lo + chunk], w[lo:lo + chunk]
             post = model._posterior(model.log_joint(Xc))
-            q, obj_rows = self.e_step(post, iteration=iteration, rng=rng)
+            q, obj_rows = self.e_step(post, iteration=iteration, stage=stage, rng=rng)
             positive = q > 0  # 0 · log 0 = 0, and 0 · (−∞) for a dead component = 0
             q_log_joint = np.where(positive, q * post.log_joint, 0.0).sum(axis=1)
             q_log_q = np.where(positive, q * np.log(np.where(positive, q, 1.0)), 0.0).sum(axis=1)
@@ -326,8 +336,8 @@ class EMAlgorithm:
         assert stats is not None
         return _PassTotals(stats, ll, obj, elj, ent)
 
-    def _record(self, t: int, model: MixtureModel, totals: _PassTotals, total_w: float,
-                start: float) -> IterationRecord:
+    def _record(self, t: int, stage: int, model: MixtureModel, totals: _PassTotals,
+                total_w: float, start: float) -> IterationRecord:
         log_prior = self.m_step.log_prior(model)
         bound = (totals.expected_log_joint + totals.entropy) / total_w
         ll = totals.log_likelihood / total_w
@@ -335,7 +345,7 @@ class EMAlgorithm:
             iteration=t, log_likelihood=ll, log_prior=log_prior / total_w,
             objective=(totals.objective + log_prior) / total_w, bound=bound,
             kl=max(ll - bound, 0.0), bound_after_m_step=None,
-            n_components=int(np.count_nonzero(model.weights > 0)),
+            n_components=int(np.count_nonzero(model.weights > 0)), stage=stage,
             time=time.perf_counter() - start, model=model if self.keep_models else None)
         for callback in self.callbacks:
             callback(record, model)
@@ -352,6 +362,8 @@ class EMAlgorithm:
 
     @staticmethod
     def _warn_lost_components(old: MixtureModel, new: MixtureModel, t: int) -> None:
+        if old.n_components != new.n_components:
+            return  # an M-step that prunes components reports that itself
         lost = np.flatnonzero((old.weights > 0) & (new.weights == 0))
         if lost.size:
             warnings.warn(

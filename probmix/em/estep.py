@@ -23,9 +23,13 @@ class EStep(abc.ABC):
     """Interface of an E-step strategy.
 
     Subclasses are small frozen values. ``__call__`` gets the posterior of one chunk of rows,
-    the iteration number (for schedules such as annealing) and the fit's random generator
-    (for stochastic variants), and returns ``q`` and the per-row value of the objective the
-    strategy guarantees not to decrease.
+    the iteration number, the current *stage* and the fit's random generator (for stochastic
+    variants), and returns ``q`` and the per-row value of the objective the strategy
+    guarantees not to decrease.
+
+    Stages serve schedules such as deterministic annealing, whose objective changes with the
+    temperature: ``EMAlgorithm`` compares objectives only within a stage, and when EM
+    converges in stage s < ``n_stages`` − 1 it moves on to stage s + 1 instead of stopping.
     """
 
     #: name of the objective reported in the history (e.g. "log-likelihood")
@@ -33,8 +37,13 @@ class EStep(abc.ABC):
     #: whether EM with this E-step (and an exact M-step) never decreases that objective
     monotone: ClassVar[bool] = True
 
+    @property
+    def n_stages(self) -> int:
+        """Number of stages (1 unless the strategy follows a schedule)."""
+        return 1
+
     @abc.abstractmethod
-    def __call__(self, posterior: Posterior, *, iteration: int,
+    def __call__(self, posterior: Posterior, *, iteration: int, stage: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Return ``q`` of shape (n_samples, n_components) and the objective per row."""
 
@@ -49,6 +58,6 @@ class SoftEStep(EStep):
 
     objective_name: ClassVar[str] = "log-likelihood"
 
-    def __call__(self, posterior: Posterior, *, iteration: int,
+    def __call__(self, posterior: Posterior, *, iteration: int, stage: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return np.exp(posterior.log_resp), posterior.log_evidence
