@@ -14,7 +14,6 @@ from typing import Any
 
 import attrs
 import numpy as np
-from scipy.special import logsumexp
 
 from ._validation import check_data, check_sample_weight, readonly
 from .distributions.base import Distribution, Statistics
@@ -23,6 +22,15 @@ from .exceptions import SingularCovarianceError
 __all__ = ["MixtureModel", "MixtureStatistics", "Posterior"]
 
 _array_eq = attrs.cmp_using(eq=np.array_equal)
+
+
+def logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """``log Σ_k exp(a_ik)`` per row, stable (shifted by the row maximum); -inf for a row of
+    -inf. Leaner than ``scipy.special.logsumexp``, which matters inside the EM loop."""
+    m = np.max(a, axis=1)
+    m[~np.isfinite(m)] = 0.0
+    with np.errstate(divide="ignore"):
+        return m + np.log(np.sum(np.exp(a - m[:, None]), axis=1))
 
 
 def _simplex(value: Any) -> np.ndarray:
@@ -170,7 +178,10 @@ class MixtureModel(Distribution):
 
         Components of zero weight get -inf without being evaluated.
         """
-        X = check_data(X, n_features=self.n_features)
+        return self._log_joint(check_data(X, n_features=self.n_features))
+
+    def _log_joint(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`log_joint` for data already validated (the EM loop checks X once)."""
         out = np.full((X.shape[0], self.n_components), -np.inf)
         for k, c in enumerate(self.components):
             if self.weights[k] > 0:
@@ -182,7 +193,7 @@ class MixtureModel(Distribution):
         return self._posterior(self.log_joint(X))
 
     def _posterior(self, log_joint: np.ndarray) -> Posterior:
-        log_evidence = logsumexp(log_joint, axis=1)
+        log_evidence = logsumexp_rows(log_joint)
         with np.errstate(invalid="ignore"):
             log_resp = log_joint - log_evidence[:, None]
         lost = ~np.isfinite(log_evidence)
@@ -195,7 +206,7 @@ class MixtureModel(Distribution):
 
     def log_prob(self, X: Any) -> np.ndarray:
         """log p(x_i | θ) = logsumexp_k(log π_k + log p_k(x_i)), shape (n_samples,)."""
-        return logsumexp(self.log_joint(X), axis=1)
+        return logsumexp_rows(self.log_joint(X))
 
     def responsibilities(self, X: Any) -> np.ndarray:
         """Posterior q_ik = p(c_i = k | x_i, θ), shape (n_samples, n_components); rows sum to 1."""

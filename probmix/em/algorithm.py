@@ -322,15 +322,19 @@ class EMAlgorithm:
         ll = obj = elj = ent = 0.0
         for lo in range(0, X.shape[0], chunk):
             Xc, wc = X[lo:lo + chunk], w[lo:lo + chunk]
-            post = model._posterior(model.log_joint(Xc))
+            post = model._posterior(model._log_joint(Xc))
             q, obj_rows = self.e_step(post, iteration=iteration, stage=stage, rng=rng)
-            positive = q > 0  # 0 · log 0 = 0, and 0 · (−∞) for a dead component = 0
-            q_log_joint = np.where(positive, q * post.log_joint, 0.0).sum(axis=1)
-            q_log_q = np.where(positive, q * np.log(np.where(positive, q, 1.0)), 0.0).sum(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q_log_joint = q * post.log_joint
+                q_log_q = q * np.log(q)
+            # 0 · log 0 = 0, and 0 · (−∞) = 0 for a component with zero weight or density
+            zero = q == 0
+            q_log_joint[zero] = 0.0
+            q_log_q[zero] = 0.0
             ll += float(wc @ post.log_evidence)
             obj += float(wc @ obj_rows)
-            elj += float(wc @ q_log_joint)
-            ent -= float(wc @ q_log_q)
+            elj += float(wc @ q_log_joint.sum(axis=1))
+            ent -= float(wc @ q_log_q.sum(axis=1))
             part = model.component_statistics(Xc, q * wc[:, None])
             stats = part if stats is None else stats + part
         assert stats is not None
