@@ -221,8 +221,9 @@ class FullCovariance(CovarianceStructure):
                              f"({n_features}, {n_features}), got {u.shape}")
         _positive(np.abs(np.diag(u)), "the diagonal of the precision Cholesky factor")
         # Σ = (U Uᵀ)⁻¹ = U⁻ᵀ U⁻¹: one triangular solve when U is triangular.
-        lower = np.allclose(u, np.tril(u))
-        upper = np.allclose(u, np.triu(u))
+        # A triangular factor has exact zeros; a tolerance would misjudge tiny-scale factors.
+        lower = np.array_equal(u, np.tril(u))
+        upper = np.array_equal(u, np.triu(u))
         if lower or upper:
             inv_u = scipy.linalg.solve_triangular(u, np.eye(n_features), lower=lower)
         else:
