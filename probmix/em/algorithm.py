@@ -97,6 +97,10 @@ class History(Sequence[IterationRecord]):
         return np.array([getattr(r, name) for r in self.records], dtype=float)
 
     @property
+    def iteration(self) -> np.ndarray:
+        return np.array([r.iteration for r in self.records], dtype=int)
+
+    @property
     def log_likelihood(self) -> np.ndarray:
         return self._column("log_likelihood")
 
@@ -121,6 +125,18 @@ class History(Sequence[IterationRecord]):
         """NaN where the value is unavailable (``None`` in the records)."""
         return np.array([np.nan if r.bound_after_m_step is None else r.bound_after_m_step
                          for r in self.records])
+
+    @property
+    def kl_after_m_step(self) -> np.ndarray:
+        """KL(q_t ‖ p(c | X, θ_{t+1})) = log_likelihood[t+1] − bound_after_m_step[t]: the gap the
+        M-step opens and the next E-step closes (NaN on the last record)."""
+        out = np.full(len(self.records), np.nan)
+        out[:-1] = self.log_likelihood[1:] - self.bound_after_m_step[:-1]
+        return out
+
+    @property
+    def stage(self) -> np.ndarray:
+        return np.array([r.stage for r in self.records], dtype=int)
 
     @property
     def n_components(self) -> np.ndarray:
@@ -215,7 +231,8 @@ class EMAlgorithm:
     keep_models : bool, default=False
         Keep every iterate θ_t in the history records.
     callbacks : sequence of callables, default=()
-        Each is called as ``callback(record, model)`` after every evaluated model.
+        Each is called as ``callback(record, model)`` once per evaluated model θ_t, when its
+        record is complete (after the M-step that follows it, or at the end of the fit).
 
     Examples
     --------
@@ -293,6 +310,7 @@ class EMAlgorithm:
             if after is not None:
                 records[-1] = attrs.evolve(records[-1],
                                            bound_after_m_step=(after + totals.entropy) / total_w)
+            self._emit(records[-1], model)
             self._warn_lost_components(model, new_model, t)
             model = new_model
             totals = self._pass(model, X, w, chunk, t, stage, rng)
@@ -307,6 +325,7 @@ class EMAlgorithm:
                     continue
                 converged = True
                 break
+        self._emit(records[-1], model)
         if not converged:
             warnings.warn(f"EM did not converge in max_iter={self.max_iter} iterations (last "
                           f"objective change {change:.3g} per sample, tol={self.tol}): increase "
@@ -351,9 +370,12 @@ class EMAlgorithm:
             kl=max(ll - bound, 0.0), bound_after_m_step=None,
             n_components=int(np.count_nonzero(model.weights > 0)), stage=stage,
             time=time.perf_counter() - start, model=model if self.keep_models else None)
+        return record
+
+    def _emit(self, record: IterationRecord, model: MixtureModel) -> None:
+        """Hand a finished record (its ``bound_after_m_step`` filled in) to the callbacks."""
         for callback in self.callbacks:
             callback(record, model)
-        return record
 
     def _check_decrease(self, change: float, previous: float, t: int) -> None:
         # Round-off in a sum of n log-densities is ~ n ε |mean|; per sample that is ~ε |mean|.

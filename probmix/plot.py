@@ -1,0 +1,341 @@
+"""Plots of a mixture fit: soft memberships with covariance ellipses, and the EM history.
+
+matplotlib is imported inside the functions, so ``import probmix`` (and ``import probmix.plot``)
+does not load it. Every function draws into ``ax`` when given one, and otherwise into a new
+figure from :mod:`matplotlib.pyplot`; it returns the Axes it drew on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from ._validation import check_data
+from .distributions.gaussian import Gaussian
+from .em.algorithm import EMResult, History
+from .exceptions import NotFittedError
+from .mixture import MixtureModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.patches import Ellipse
+
+__all__ = ["plot_history", "plot_responsibilities", "component_colors", "blend_colors"]
+
+PROJECTIONS = ("pca", None)
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+def _as_mixture(model: Any) -> MixtureModel:
+    """The MixtureModel behind a fitted estimator (anything with ``model_``) or a mixture."""
+    if isinstance(model, MixtureModel):
+        return model
+    fitted = getattr(model, "model_", None)
+    if isinstance(fitted, MixtureModel):
+        return fitted
+    if hasattr(model, "get_params"):  # an estimator that was not fitted yet
+        raise NotFittedError(f"this {type(model).__name__} is not fitted yet: call fit(X) "
+                             "before plotting it")
+    raise TypeError(f"expected a MixtureModel or a fitted GMM, got {type(model).__name__}")
+
+
+def _as_history(history: Any) -> History:
+    """The History of an EMResult, a fitted estimator (``history_``) or a History itself."""
+    if isinstance(history, History):
+        return history
+    if isinstance(history, EMResult):
+        return history.history
+    fitted = getattr(history, "history_", None)
+    if isinstance(fitted, History):
+        return fitted
+    if hasattr(history, "get_params"):
+        raise NotFittedError(f"this {type(history).__name__} is not fitted yet: call fit(X) "
+                             "before plotting its history")
+    raise TypeError("expected a History, an EMResult or a fitted GMM, got "
+                    f"{type(history).__name__}")
+
+
+# -- colours ----------------------------------------------------------------------------------
+def component_colors(n_components: int) -> np.ndarray:
+    """One RGBA colour per component, an ndarray of shape (n_components, 4).
+
+    The qualitative ``tab10`` palette up to ten components, evenly spaced ``turbo`` hues beyond.
+    """
+    from matplotlib import colormaps
+
+    if n_components <= 10:
+        return np.asarray(colormaps["tab10"](np.arange(n_components)), dtype=float)
+    return np.asarray(colormaps["turbo"](np.linspace(0.05, 0.95, n_components)), dtype=float)
+
+
+def blend_colors(responsibilities: np.ndarray, colors: np.ndarray) -> np.ndarray:
+    """Each row's colour as the responsibility-weighted average of the component colours.
+
+    Parameters
+    ----------
+    responsibilities : ndarray of shape (n_samples, n_components)
+        Rows summing to one.
+    colors : ndarray of shape (n_components, 4)
+        RGBA colour of each component.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, 4)
+        Opaque RGBA colours; a row with q_ik = 1 gets exactly component k's colour, an
+        ambiguous row a mixture of its candidates' colours.
+    """
+    q = np.asarray(responsibilities, dtype=float)
+    rgb = np.clip(q @ np.asarray(colors, dtype=float)[:, :3], 0.0, 1.0)
+    return np.column_stack([rgb, np.ones(len(rgb))])
+
+
+# -- geometry -------------------------------------------------------------------------------------
+def _ellipse(mean2: Any, cov2: Any, n_std: float, **kwargs: Any) -> Ellipse:
+    """The ellipse {x : (x − m)ᵀ Σ⁻¹ (x − m) = n_std²} of a 2-D Gaussian, as a patch.
+
+    Its semi-axes are ``n_std √λ`` along the eigenvectors of the 2×2 covariance Σ.
+    """
+    from matplotlib.patches import Ellipse
+
+    cov2 = np.asarray(cov2, dtype=float)
+    if cov2.shape != (2, 2):
+        raise ValueError(f"cov2 must have shape (2, 2), got {cov2.shape}")
+    eigenvalues, eigenvectors = np.linalg.eigh(0.5 * (cov2 + cov2.T))  # ascending
+    major = eigenvectors[:, 1]
+    width, height = 2.0 * n_std * np.sqrt(np.maximum(eigenvalues[::-1], 0.0))
+    angle = float(np.degrees(np.arctan2(major[1], major[0])))
+    return Ellipse(xy=tuple(np.asarray(mean2, dtype=float)), width=float(width),
+                   height=float(height), angle=angle, **kwargs)
+
+
+def _pca_basis(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre x̄, the first two principal axes V (d, 2) and their share of the variance.
+
+    From the SVD of the centred data; each axis is signed so its largest entry is positive,
+    so the picture does not flip between runs or platforms.
+    """
+    center = X.mean(axis=0)
+    _, s, vt = np.linalg.svd(X - center, full_matrices=False)
+    V = vt[:2].T
+    signs = np.sign(V[np.argmax(np.abs(V), axis=0), [0, 1]])
+    V = V * np.where(signs == 0, 1.0, signs)
+    total = float(np.sum(s**2))
+    explained = s[:2] ** 2 / total if total > 0 else np.zeros(2)
+    return center, V, explained
+
+
+@attrs.frozen
+class _Projected:
+    """Data and Gaussian components in the 2-D plotting plane.
+
+    A point maps to ``(x − center) @ basis``, a Gaussian mean m to ``(m − center) @ basis`` and
+    its covariance Σ to ``basisᵀ Σ basis``; ``covariances[k]`` is None for a non-Gaussian
+    component.
+    """
+
+    points: np.ndarray
+    means: list[np.ndarray | None]
+    covariances: list[np.ndarray | None]
+    center: np.ndarray
+    basis: np.ndarray
+    axis_labels: tuple[str, str]
+
+
+def _project(mixture: MixtureModel, X: np.ndarray, projection: str | None,
+             feature_names: Sequence[str] | None = None) -> _Projected:
+    d = X.shape[1]
+    if projection not in PROJECTIONS:
+        raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
+    if d < 2:
+        raise ValueError("plot_responsibilities needs at least 2 features, got 1: "
+                         "plot a 1-D mixture's density instead")
+    names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
+    if len(names) != d:
+        raise ValueError(f"got {len(names)} feature names for {d} features")
+    if d > 2 and projection == "pca":
+        center, basis, explained = _pca_basis(X)
+        labels = (f"PC1 ({explained[0]:.0%} of variance)", f"PC2 ({explained[1]:.0%})")
+    else:  # the first two coordinates: a projection too, onto e_0 and e_1
+        center, basis = np.zeros(d), np.eye(d)[:, :2]
+        labels = (names[0], names[1])
+    means: list[np.ndarray | None] = []
+    covs: list[np.ndarray | None] = []
+    for comp in mixture.components:
+        if isinstance(comp, Gaussian):
+            means.append((comp.mean - center) @ basis)
+            covs.append(basis.T @ comp.covariance_matrix @ basis)
+        else:
+            means.append(None)
+            covs.append(None)
+    return _Projected((X - center) @ basis, means, covs, center, basis, labels)
+
+
+# -- plots ------------------------------------------------------------------------------------
+def plot_responsibilities(model: Any, X: Any, ax: Axes | None = None, *,
+                          projection: str | None = "pca", n_std: Sequence[float] = (1, 2, 3),
+                          colors: Any = None, feature_names: Sequence[str] | None = None,
+                          size: float = 18.0, legend: bool = True) -> Axes:
+    """Scatter the rows coloured by their soft membership, with each Gaussian's 1–3σ ellipses.
+
+    Each point's colour is Σ_k q_ik c_k, the component colours c_k weighted by the
+    responsibilities q_ik = p(c = k | x_i, θ): confidently assigned points take their
+    component's colour, points between components a blend.
+
+    Parameters
+    ----------
+    model : MixtureModel or fitted GMM
+    X : array-like of shape (n_samples, n_features)
+        Rows to plot (n_features >= 2).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure by default.
+    projection : {"pca", None}, default="pca"
+        How data with more than two features reach the plane: ``"pca"`` projects the rows,
+        the means ((m − x̄) V) and the covariances (Vᵀ Σ V) on the first two principal axes
+        V of ``X``; ``None`` keeps the first two features. Two features are plotted as they are.
+    n_std : sequence of float, default=(1, 2, 3)
+        Mahalanobis radii of the ellipses drawn for each Gaussian component of positive
+        weight. Components of other families get no ellipse.
+    colors : array-like of shape (n_components, 4), optional
+        RGBA component colours; :func:`component_colors` by default.
+    feature_names : sequence of str, optional
+        Axis labels when no projection is applied.
+    size : float, default=18
+        Marker area of the points.
+    legend : bool, default=True
+        Add a legend naming each component and its weight π_k.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The points are ``ax.collections[0]``; the ellipses are ``ax.patches``.
+
+    Raises
+    ------
+    NotFittedError
+        For an estimator that was not fitted.
+    ValueError
+        For fewer than two features, data not matching the model, or an unknown projection.
+    """
+    from matplotlib.lines import Line2D
+
+    mixture = _as_mixture(model)
+    X = check_data(X, n_features=mixture.n_features)
+    K = mixture.n_components
+    base = component_colors(K) if colors is None else np.asarray(colors, dtype=float)
+    if base.shape != (K, 4):
+        raise ValueError(f"colors must have shape ({K}, 4), got {base.shape}")
+    proj = _project(mixture, X, projection, feature_names)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    resp = mixture.responsibilities(X)
+    ax.scatter(proj.points[:, 0], proj.points[:, 1], c=blend_colors(resp, base), s=size,
+               linewidths=0, zorder=2)
+    for k in range(K):
+        mean2, cov2 = proj.means[k], proj.covariances[k]
+        if mean2 is None or cov2 is None or mixture.weights[k] == 0:
+            continue
+        for n in n_std:
+            # Fainter outer ellipses: the 1σ one carries the shape, the others the extent.
+            alpha = 0.95 / (1.0 + 0.45 * (n - 1))
+            ax.add_patch(_ellipse(mean2, cov2, n, fill=False, edgecolor=base[k][:3],
+                                  linewidth=1.6, alpha=alpha, zorder=3))
+        ax.plot(*mean2, marker="X", markersize=9, color=base[k][:3], markeredgecolor="black",
+                linestyle="none", zorder=4)
+    ax.set_xlabel(proj.axis_labels[0])
+    ax.set_ylabel(proj.axis_labels[1])
+    if projection == "pca" and X.shape[1] > 2:
+        # Principal coordinates share one unit: equal scales keep ellipse shapes honest.
+        ax.set_aspect("equal", adjustable="datalim")
+    if legend:
+        handles = [Line2D([], [], marker="o", linestyle="none", color=base[k][:3],
+                          label=f"component {k} (π = {mixture.weights[k]:.2f})")
+                   for k in range(K)]
+        ax.legend(handles=handles, loc="best", fontsize="small", framealpha=0.85)
+    ax.autoscale_view()
+    return ax
+
+
+def plot_history(history: Any, ax: Axes | None = None, *, kl_ax: Axes | None = None,
+                 m_step: bool = True) -> Axes:
+    """Log-likelihood, bound L(q, θ) and KL per EM iteration, per unit sample weight.
+
+    The decomposition log p(X|θ) = L(q, θ) + KL(q ‖ p(c|X, θ)) holds at every point. The
+    log-likelihood and the bound L(q_t, θ_t) share the left axis; the KL divergence, zero after
+    an exact E-step, goes on a twin axis on the right (or on ``kl_ax``). The final objective
+    (what convergence is judged on) is marked with a star and a dotted line.
+
+    Parameters
+    ----------
+    history : History, EMResult or fitted GMM
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure by default.
+    kl_ax : matplotlib Axes, optional
+        Where to draw the KL curves, e.g. a second panel; a twin of ``ax`` by default.
+    m_step : bool, default=True
+        Also show what each M-step did, where the history has it: the bound
+        L(q_t, θ_{t+1}) (at x = t + 1, it lies below the log-likelihood of θ_{t+1}) and the
+        gap KL(q_t ‖ p(c|X, θ_{t+1})) = log p(X|θ_{t+1}) − L(q_t, θ_{t+1}) that the next
+        E-step closes.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``; its first line is the log-likelihood, one point per record.
+    """
+    h = _as_history(history)
+    if len(h) == 0:
+        raise ValueError("the history is empty")
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    t = h.iteration.astype(float)
+    ll, bound, kl, objective = h.log_likelihood, h.bound, h.kl, h.objective
+
+    ax.plot(t, ll, "o-", color="C0", markersize=3.5, linewidth=1.5,
+            label=r"log-likelihood $\log p(X\mid\theta_t)$")
+    ax.plot(t, bound, "--", color="C1", linewidth=1.5,
+            label=r"bound $\mathcal{L}(q_t, \theta_t)$")
+    if not np.allclose(objective, ll, rtol=0, atol=1e-12):
+        ax.plot(t, objective, ":", color="C4", linewidth=1.5, label="objective")
+    after = h.bound_after_m_step
+    has_after = m_step and bool(np.any(np.isfinite(after[:-1])))
+    if has_after:
+        ax.plot(t[:-1] + 1, after[:-1], "^", color="C2", markersize=4, linestyle="none",
+                label=r"after M-step $\mathcal{L}(q_t, \theta_{t+1})$")
+    ax.axhline(objective[-1], color="0.5", linewidth=0.8, linestyle=":", zorder=0)
+    ax.plot([t[-1]], [objective[-1]], marker="*", markersize=13, color="gold",
+            markeredgecolor="black", linestyle="none", zorder=5,
+            label=f"final objective {objective[-1]:.4f}")
+    ax.set_xlabel("iteration t")
+    ax.set_ylabel("per sample")
+
+    twin = kl_ax is None
+    if kl_ax is None:
+        kl_ax = ax.twinx()
+    kl_ax.plot(t, kl, "s-", color="C3", markersize=2.5, linewidth=1.0,
+               label=r"KL$(q_t \,\|\, p(c\mid X,\theta_t))$")
+    if has_after:
+        kl_ax.plot(t[1:], h.kl_after_m_step[:-1], "v:", color="C3", markersize=3, linewidth=1.0, alpha=0.7,
+                   label=r"KL$(q_t \,\|\, p(c\mid X,\theta_{t+1}))$")
+    kl_ax.set_ylabel("KL divergence per sample", color="C3")
+    kl_ax.tick_params(axis="y", colors="C3")
+    lo, hi = kl_ax.get_ylim()
+    kl_ax.set_ylim(min(lo, 0.0), hi)
+
+    if twin:
+        # One legend for both scales, on the twin: it is drawn above ax and would hide it.
+        handles, labels = ax.get_legend_handles_labels()
+        more = kl_ax.get_legend_handles_labels()
+        # Below the axes: inside it would cover one of the two sets of curves.
+        kl_ax.legend(handles + more[0], labels + more[1], loc="upper center",
+                     bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize="small", frameon=False)
+    else:
+        ax.legend(loc="lower right", fontsize="small", framealpha=0.9)
+        kl_ax.legend(loc="best", fontsize="small", framealpha=0.9)
+    return ax
