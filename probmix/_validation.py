@@ -11,7 +11,8 @@ _FLOATS = (np.float32, np.float64)
 
 
 def check_data(X: Any, *, name: str = "X", n_features: int | None = None,
-               min_samples: int = 1, dtype: Any = None) -> np.ndarray:
+               min_samples: int = 1, dtype: Any = None,
+               expected_by: str = "the model was fitted with") -> np.ndarray:
     """Return ``X`` as a finite 2-D float array (float32 kept, anything else float64).
 
     Raises ``TypeError`` for non-numeric input and ``ValueError`` for a wrong shape,
@@ -36,8 +37,8 @@ def check_data(X: Any, *, name: str = "X", n_features: int | None = None,
     if arr.shape[0] < min_samples:
         raise ValueError(f"{name} needs at least {min_samples} sample(s), got {arr.shape[0]}")
     if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features, but the model was fitted "
-                         f"with {n_features}")
+        raise ValueError(f"{name} has {arr.shape[1]} features, but {expected_by} "
+                         f"{n_features}")
     target = dtype if dtype is not None else (arr.dtype if arr.dtype in _FLOATS else np.float64)
     arr = np.asarray(arr, dtype=target)
     if not np.all(np.isfinite(arr)):
@@ -72,9 +73,9 @@ def check_scalar(value: Any, name: str, kind: Any, *,
                  low_inclusive: bool = True, high_inclusive: bool = True) -> Any:
     """Check a hyperparameter's type and range, naming it in the message."""
     is_bool = isinstance(value, (bool, np.bool_))
-    integral = kind is numbers.Integral or (isinstance(kind, tuple) and numbers.Integral in kind)
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    integral = any(k in (numbers.Integral, int, np.integer) for k in kinds)
     if not isinstance(value, kind) or (is_bool and integral):
-        kinds = kind if isinstance(kind, tuple) else (kind,)
         names = " or ".join(k.__name__.replace("Integral", "int").replace("Real", "float")
                             for k in kinds)
         raise TypeError(f"{name} must be {names}, got {type(value).__name__} {value!r}")

@@ -172,7 +172,7 @@ class GMM:
         return self
 
     def __sklearn_tags__(self) -> Any:
-        """Estimator tags for scikit-learn >= 1.6 (imported lazily: only scikit-learn calls this)."""
+        """Estimator tags for scikit-learn >= 1.6 (imported lazily: only scikit-learn calls it)."""
         from sklearn.utils import Tags, TargetTags
 
         return Tags(estimator_type="density_estimator", target_tags=TargetTags(required=False))
@@ -403,8 +403,8 @@ def _gaussians(model: MixtureModel) -> list[Gaussian]:
 
 def _numeric(value: Any, name: str) -> np.ndarray:
     arr = np.asarray(value)
-    if not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     arr = arr.astype(float)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinity")

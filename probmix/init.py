@@ -29,7 +29,13 @@ INIT_METHODS: tuple[str, ...] = ("kmeans++", "kmeans", "random", "random_from_da
 
 
 def _sq_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances (n, K), clipped at 0 against round-off."""
+    """Squared Euclidean distances (n, K), clipped at 0 against round-off.
+
+    ‖x‖² − 2x·c + ‖c‖² is one GEMM, but it cancels catastrophically when the data sit far
+    from the origin, so both sides are first shifted to the centers' mean.
+    """
+    shift = centers.mean(axis=0)
+    X, centers = X - shift, centers - shift
     d2 = (np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * X @ centers.T
           + np.einsum("ij,ij->i", centers, centers)[None, :])
     return np.maximum(d2, 0.0)

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ._validation import check_data, check_sample_weight, readonly
+from ._validation import as_rng, check_data, check_sample_weight, readonly
 from .distributions.base import Distribution, Statistics
 from .exceptions import SingularCovarianceError
 
@@ -40,9 +40,10 @@ def _simplex(value: Any) -> np.ndarray:
     if not np.all(np.isfinite(w)):
         raise ValueError("weights contain NaN or infinity")
     if np.any(w < 0):
-        raise ValueError(f"weights must be non-negative, got minimum {w.min()!r}")
+        raise ValueError(f"weights must be non-negative, got minimum {float(w.min())}")
     if abs(w.sum() - 1.0) > 1e-6:
-        raise ValueError(f"weights must sum to 1 (a point of the simplex), got sum {w.sum()!r}")
+        raise ValueError(f"weights must sum to 1 (a point of the simplex), got sum "
+                         f"{float(w.sum())}")
     return readonly(w / w.sum())
 
 
@@ -178,11 +179,14 @@ class MixtureModel(Distribution):
 
         Components of zero weight get -inf without being evaluated.
         """
-        return self._log_joint(check_data(X, n_features=self.n_features))
+        X = check_data(X, n_features=self.n_features, expected_by="the model has")
+        return self._log_joint(X)
 
     def _log_joint(self, X: np.ndarray) -> np.ndarray:
         """:meth:`log_joint` for data already validated (the EM loop checks X once)."""
-        out = np.full((X.shape[0], self.n_components), -np.inf)
+        # float32 data is scored in float32 (as scikit-learn does); all else in float64
+        out = np.full((X.shape[0], self.n_components), -np.inf,
+                      dtype=X.dtype if X.dtype == np.float32 else np.float64)
         for k, c in enumerate(self.components):
             if self.weights[k] > 0:
                 out[:, k] = self.log_weights[k] + c.log_prob(X)
@@ -290,8 +294,10 @@ class MixtureModel(Distribution):
                 return None
         return total
 
-    def sample(self, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+    def sample(self, n_samples: int, rng: Any = None) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
         """Draw ``n_samples`` rows and their component labels, in random order.
+
+        ``rng`` is a ``numpy.random.Generator``, an int seed or ``None``.
 
         Returns
         -------
@@ -302,6 +308,7 @@ class MixtureModel(Distribution):
             raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}")
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        rng = as_rng(rng)
         counts = rng.multinomial(n_samples, self.weights)
         labels = np.repeat(np.arange(self.n_components), counts)
         X = np.concatenate([c.sample(int(m), rng) for c, m in zip(self.components, counts)])
@@ -320,7 +327,7 @@ class MixtureModel(Distribution):
         return -2.0 * ll + 2.0 * self.n_parameters
 
     def _total_log_likelihood(self, X: Any, sample_weight: Any) -> tuple[float, float]:
-        X = check_data(X, n_features=self.n_features)
+        X = check_data(X, n_features=self.n_features, expected_by="the model has")
         w = check_sample_weight(sample_weight, X.shape[0])
         return float(w @ self.log_prob(X)), float(w.sum())
 

@@ -321,7 +321,8 @@ def plot_history(history: Any, ax: Axes | None = None, *, kl_ax: Axes | None = N
     kl_ax.plot(t, kl, "s-", color="C3", markersize=2.5, linewidth=1.0,
                label=r"KL$(q_t \,\|\, p(c\mid X,\theta_t))$")
     if has_after:
-        kl_ax.plot(t[1:], h.kl_after_m_step[:-1], "v:", color="C3", markersize=3, linewidth=1.0, alpha=0.7,
+        kl_ax.plot(t[1:], h.kl_after_m_step[:-1], "v:", color="C3", markersize=3, linewidth=1.0,
+                   alpha=0.7,
                    label=r"KL$(q_t \,\|\, p(c\mid X,\theta_{t+1}))$")
     kl_ax.set_ylabel("KL divergence per sample", color="C3")
     kl_ax.tick_params(axis="y", colors="C3")

@@ -117,7 +117,7 @@ def _positive(values: np.ndarray, what: str) -> np.ndarray:
         raise SingularCovarianceError(f"{what} must be finite, got {values}")
     if np.any(values <= 0):
         raise SingularCovarianceError(
-            f"{what} must be positive, got minimum {np.min(values)!r}: the covariance is "
+            f"{what} must be positive, got minimum {float(np.min(values))}: the covariance is "
             "singular (increase reg_covar, or check for constant or duplicated features)")
     return values
 

@@ -166,8 +166,9 @@ class Gaussian(Distribution):
 
     def log_prob(self, X: np.ndarray) -> np.ndarray:
         mean = self.mean.astype(X.dtype, copy=False) if X.dtype == np.float32 else self.mean
-        z = self.covariance.whiten(X - mean)
-        maha = np.einsum("ij,ij->i", z, z)
+        with np.errstate(over="ignore"):  # +inf distance for points near the float limit
+            z = self.covariance.whiten(X - mean)
+            maha = np.einsum("ij,ij->i", z, z)
         return -0.5 * (self.n_features * _LOG_2PI + self.covariance.log_det + maha)
 
     @classmethod

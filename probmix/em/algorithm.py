@@ -206,7 +206,7 @@ def _non_negative(instance: Any, attribute: Any, value: Any) -> None:
 def _of_type(kind: type) -> Callable[[Any, Any, Any], None]:
     def check(instance: Any, attribute: Any, value: Any) -> None:
         if not isinstance(value, kind):
-            raise TypeError(f"{attribute.name} must be a {kind.__name__}, got "
+            raise TypeError(f"{attribute.name} must be an instance of {kind.__name__}, got "
                             f"{type(value).__name__}")
     return check
 
@@ -288,7 +288,7 @@ class EMAlgorithm:
         """
         if not isinstance(init, MixtureModel):
             raise TypeError(f"init must be a MixtureModel, got {type(init).__name__}")
-        X = check_data(X, n_features=init.n_features)
+        X = check_data(X, n_features=init.n_features, expected_by="the initial model has")
         w = check_sample_weight(sample_weight, X.shape[0])
         rng = as_rng(random_state)
         total_w = float(w.sum())
@@ -318,7 +318,7 @@ class EMAlgorithm:
             if records[-2].stage != stage:
                 continue  # objectives of different stages are not comparable
             change = records[-1].objective - records[-2].objective
-            self._check_decrease(change, records[-2].objective, t)
+            self._check_decrease(change, records[-2].objective, t, float(np.finfo(X.dtype).eps))
             if abs(change) < self.tol:
                 if stage + 1 < self.e_step.n_stages:
                     stage += 1
@@ -377,9 +377,10 @@ class EMAlgorithm:
         for callback in self.callbacks:
             callback(record, model)
 
-    def _check_decrease(self, change: float, previous: float, t: int) -> None:
-        # Round-off in a sum of n log-densities is ~ n ε |mean|; per sample that is ~ε |mean|.
-        if self.e_step.monotone and change < -1e-9 * max(1.0, abs(previous)):
+    def _check_decrease(self, change: float, previous: float, t: int, eps: float) -> None:
+        # Round-off in a mean of n log-densities is a few ε |mean| (ε of the data's dtype:
+        # float32 data is scored in float32); 1e-9 leaves room for float64 accumulation.
+        if self.e_step.monotone and change < -max(1e-9, 100 * eps) * max(1.0, abs(previous)):
             warnings.warn(
                 f"the {self.e_step.objective_name} decreased by {-change:.3g} per sample at "
                 f"iteration {t}; EM guarantees it never decreases, so this points at an inexact "
