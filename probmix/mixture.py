@@ -197,9 +197,16 @@ class MixtureModel(Distribution):
         return self._posterior(self.log_joint(X))
 
     def _posterior(self, log_joint: np.ndarray) -> Posterior:
-        log_evidence = logsumexp_rows(log_joint)
-        with np.errstate(invalid="ignore"):
-            log_resp = log_joint - log_evidence[:, None]
+        # Normalise the *shifted* row (a − max a): subtracting log p(x) from log π + log p_k
+        # instead loses the normaliser when |log p(x)| ~ 1e17 (a row far out), where adding
+        # log 2 no longer changes the float, and the responsibilities then sum to 2.
+        shift = np.max(log_joint, axis=1)
+        shift[~np.isfinite(shift)] = 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shifted = log_joint - shift[:, None]
+            log_norm = np.log(np.sum(np.exp(shifted), axis=1))
+            log_resp = shifted - log_norm[:, None]
+        log_evidence = shift + log_norm
         lost = ~np.isfinite(log_evidence)
         if np.any(lost):
             # The density underflows to zero under every component (a point extremely far
