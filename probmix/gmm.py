@@ -16,8 +16,14 @@ import numpy as np
 
 from ._validation import as_rng, check_data, check_sample_weight, check_scalar
 from .distributions.gaussian import DiagonalNormal, Gaussian, SphericalNormal, TiedNormal
-from .em.algorithm import EMAlgorithm, EMResult, History, IterationRecord
-from .em.mstep import MaximumLikelihood
+from .em.algorithm import (
+    EMAlgorithm,
+    EMResult,
+    History,
+    IterationRecord,
+    labels_to_responsibility_prior,
+)
+from .em.mstep import MAP, MaximumLikelihood, MStep
 from .exceptions import ConvergenceWarning, NotFittedError, SingularCovarianceError
 from .init import (
     INIT_METHODS,
@@ -26,7 +32,7 @@ from .init import (
     responsibilities_from_centers,
 )
 from .mixture import MixtureModel
-from .priors import CovarianceRidge
+from .priors import CovarianceRidge, Dirichlet
 
 __all__ = ["GMM", "COVARIANCE_TYPES"]
 
@@ -50,6 +56,14 @@ def _one_of(options: tuple[str, ...]) -> Any:
         if not isinstance(value, str) or value not in options:
             raise ValueError(f"{attribute.name} must be one of {options}, got {value!r}")
     return validator
+
+
+def _concentration(instance: Any, attribute: Any, value: Any) -> None:
+    if value is None or value == "mml":
+        return
+    if isinstance(value, str):
+        raise ValueError(f"weight_concentration must be a number, 'mml' or None, got {value!r}")
+    check_scalar(value, "weight_concentration", _REAL)
 
 
 def _random_state(instance: Any, attribute: Any, value: Any) -> None:
@@ -91,6 +105,16 @@ class GMM:
         nearest mean.
     precisions_init : array-like, optional
         Starting precisions Σ_k⁻¹, shaped like ``precisions_`` (see below).
+    weight_concentration : float or "mml", optional
+        α of a symmetric Dirichlet prior on the weights, fitted by MAP-EM
+        (π_k ∝ max(N_k + α − 1, 0)). A component whose weight reaches 0 is pruned:
+        ``n_components`` is then an upper bound, and the fitted attributes hold the survivors
+        (``n_components_`` of them; ``history_.pruned`` says when and which). With
+        0 < α < 1 only components supported by fewer than 1 − α points vanish; ``"mml"``
+        sets α = 1 − T/2 (T parameters per component: Figueiredo & Jain's improper
+        minimum-message-length prior), which removes components supported by fewer than T/2
+        points and typically finds the number of clusters from an overcomplete start.
+        ``None`` (default) is maximum likelihood.
     random_state : None, int or numpy.random.Generator, default=None
         Seeds the initialisation; the same int gives identical results.
     verbose : int, default=0
@@ -109,6 +133,8 @@ class GMM:
         Σ_k⁻¹, shaped like ``covariances_``.
     precisions_cholesky_ : ndarray
         U_k with U_k U_kᵀ = Σ_k⁻¹ (upper triangular), shaped like ``covariances_``.
+    n_components_ : int
+        Number of fitted components (less than ``n_components`` after pruning).
     converged_ : bool
     n_iter_ : int
         M-steps taken by the kept initialisation.
@@ -150,6 +176,8 @@ class GMM:
     weights_init: Any = attrs.field(default=None, kw_only=True, eq=False)
     means_init: Any = attrs.field(default=None, kw_only=True, eq=False)
     precisions_init: Any = attrs.field(default=None, kw_only=True, eq=False)
+    weight_concentration: float | str | None = attrs.field(
+        default=None, kw_only=True, validator=_concentration)
     random_state: Any = attrs.field(default=None, kw_only=True, eq=False,
                                     validator=_random_state)
     verbose: int = attrs.field(default=0, kw_only=True, validator=_check("verbose", _INT, low=0))
@@ -181,7 +209,7 @@ class GMM:
         return hasattr(self, "model_")
 
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GMM:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None, labels: Any = None) -> GMM:
         """Estimate the parameters by EM (best of ``n_init`` initialisations).
 
         Parameters
@@ -190,6 +218,9 @@ class GMM:
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; an integer weight is equivalent to repeating the row.
+        labels : array-like of int, shape (n_samples,), optional
+            Partial labels for semi-supervised EM: component index of a row known to belong
+            to it, -1 where unknown. A known label clamps that row's responsibilities.
 
         Returns
         -------
@@ -209,7 +240,9 @@ class GMM:
         family = COVARIANCE_TYPES[self.covariance_type]
         ridge = CovarianceRidge(reg_covar=self.reg_covar)
         user = self._user_init(X.shape[1], family)
-        algorithm = EMAlgorithm(m_step=MaximumLikelihood(component_prior=ridge), tol=self.tol,
+        clamp = (None if labels is None else
+                 labels_to_responsibility_prior(_labels(labels, X.shape[0]), self.n_components))
+        algorithm = EMAlgorithm(m_step=self._m_step(family, X.shape[1], ridge), tol=self.tol,
                                 max_iter=self.max_iter, callbacks=self._progress())
         rng = as_rng(self.random_state)
         best: EMResult | None = None
@@ -217,10 +250,11 @@ class GMM:
         error: Exception | None = None
         for run in range(self.n_init):
             try:
-                start = self._initial_model(X, w, family, ridge, user, rng)
+                start = self._initial_model(X, w, family, ridge, user, rng, clamp)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)  # warned once, below
-                    result = algorithm.fit(X, start, sample_weight=w, random_state=rng)
+                    result = algorithm.fit(X, start, sample_weight=w, random_state=rng,
+                                           responsibility_prior=clamp)
             except SingularCovarianceError as exc:
                 error = exc  # another initialisation may do better; reported if none does
                 continue
@@ -242,9 +276,23 @@ class GMM:
         self._set_fitted(best, objectives, X)
         return self
 
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None,
+                    labels: Any = None) -> np.ndarray:
         """Fit, then return the most probable component of each row (= ``fit(X).predict(X)``)."""
-        return self.fit(X, sample_weight=sample_weight).predict(X)
+        return self.fit(X, sample_weight=sample_weight, labels=labels).predict(X)
+
+    def _m_step(self, family: type[Gaussian], d: int, ridge: CovarianceRidge) -> MStep:
+        alpha = self.weight_concentration
+        if alpha is None:
+            return MaximumLikelihood(component_prior=ridge)
+        if alpha == "mml":
+            K = self.n_components
+            # T: free parameters per component (a tied covariance is shared by the K)
+            per_component = family.n_parameters_many(
+                [family(mean=np.zeros(d), covariance=family._structure.from_scatter(
+                    family._structure.zero_scatter(d), 1.0, d, 1.0))] * K) / K
+            alpha = 1.0 - per_component / 2.0
+        return MAP(weights_prior=Dirichlet(float(alpha)), component_prior=ridge)
 
     def _user_init(self, d: int, family: type[Gaussian]) -> dict[str, np.ndarray]:
         """Validate the user's initial parameters against K and d."""
@@ -282,7 +330,7 @@ class GMM:
 
     def _initial_model(self, X: np.ndarray, w: np.ndarray, family: type[Gaussian],
                        ridge: CovarianceRidge, user: dict[str, np.ndarray],
-                       rng: np.random.Generator) -> MixtureModel:
+                       rng: np.random.Generator, clamp: np.ndarray | None) -> MixtureModel:
         K = self.n_components
         if len(user) == 3:  # fully specified: no data-driven start needed
             return MixtureModel(weights=user["weights"], components=[
@@ -291,6 +339,9 @@ class GMM:
             resp = responsibilities_from_centers(X, user["means"])
         else:
             resp = initial_responsibilities(X, K, self.init_params, rng, w)
+        if clamp is not None:  # known labels start where they belong
+            resp = resp * clamp
+            resp /= resp.sum(axis=1, keepdims=True)
         model = initial_model(X, [family] * K, resp, sample_weight=w, prior=ridge)
         means = user.get("means", [c.mean for c in _gaussians(model)])
         covs = user.get("covariances", [c.covariance for c in _gaussians(model)])
@@ -322,6 +373,7 @@ class GMM:
             return values[0] if family is TiedNormal else np.stack(values)
 
         self.model_ = model
+        self.n_components_ = model.n_components
         self.weights_ = model.weights.astype(dtype)
         self.means_ = np.stack([g.mean for g in gaussians]).astype(dtype)
         self.covariances_ = stacked("compact")
@@ -395,6 +447,13 @@ class GMM:
     def n_parameters_(self) -> int:
         """Free parameters of the fitted mixture (the count BIC and AIC use)."""
         return self._fitted_model().n_parameters
+
+
+def _labels(labels: Any, n_samples: int) -> np.ndarray:
+    lab = np.asarray(labels)
+    if lab.shape != (n_samples,):
+        raise ValueError(f"labels must have shape ({n_samples},) to match X, got {lab.shape}")
+    return lab
 
 
 def _gaussians(model: MixtureModel) -> list[Gaussian]:

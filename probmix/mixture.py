@@ -19,7 +19,7 @@ from ._validation import as_rng, check_data, check_sample_weight, readonly
 from .distributions.base import Distribution, Statistics
 from .exceptions import SingularCovarianceError
 
-__all__ = ["MixtureModel", "MixtureStatistics", "Posterior"]
+__all__ = ["MixtureModel", "MixtureStatistics", "Posterior", "update_components"]
 
 _array_eq = attrs.cmp_using(eq=np.array_equal)
 
@@ -255,36 +255,19 @@ class MixtureModel(Distribution):
             singular (the message names the component and the remedy).
         """
         masses = np.asarray(stats.masses, dtype=float)
-        total = masses.sum()
-        dead = masses <= 1e-12 * total
+        dead = masses <= 1e-12 * masses.sum()
         if np.any(dead) and fallback is None:
             k = int(np.flatnonzero(dead)[0])
             raise ValueError(f"component {k} has no responsibility mass (N_k = {masses[k]:.3g})"
                              ": use fewer components or a different initialisation")
-        components: list[Distribution | None] = [None] * len(masses)
-        for family, idx in _groups(stats.families).items():
-            live = [k for k in idx if not dead[k]]
-            if live:
-                try:
-                    fitted = family.from_statistics_many([stats.components[k] for k in live],
-                                                         prior)
-                except SingularCovarianceError as exc:
-                    local = getattr(exc, "component", None)
-                    names = (f"component {live[local]}" if local is not None
-                             else f"components {live}")
-                    raise SingularCovarianceError(
-                        f"{names} collapsed ({exc}) with responsibility mass "
-                        f"{', '.join(f'{masses[k]:.3g}' for k in live[:8])} of {total:.3g}. "
-                        "Increase reg_covar, decrease n_components, or scale the data."
-                    ) from None
-                for k, comp in zip(live, fitted):
-                    components[k] = comp
-            for k in idx:
-                if dead[k]:
-                    assert fallback is not None
-                    components[k] = fallback.components[k]
-        weights = np.where(dead, 0.0, masses) / total
-        return cls(weights=weights, components=[c for c in components if c is not None])
+        weights = np.where(dead, 0.0, masses) / masses.sum()
+        return cls(weights=weights,
+                   components=update_components(stats, prior, estimate=~dead, current=fallback))
+
+    def components_log_prior(self, prior: Any) -> float:
+        """Σ log p(θ_k) under a component prior, each family scoring its own components."""
+        return sum(family.log_prior_many([self.components[k] for k in idx], prior)
+                   for family, idx in _groups([type(c) for c in self.components]).items())
 
     def expected_log_joint(self, stats: MixtureStatistics) -> float | None:
         """Σ_i Σ_k w_i q_ik (log π_k + log p_k(x_i)) from statistics, or None if a family lacks
@@ -337,6 +320,60 @@ class MixtureModel(Distribution):
         X = check_data(X, n_features=self.n_features, expected_by="the model has")
         w = check_sample_weight(sample_weight, X.shape[0])
         return float(w @ self.log_prob(X)), float(w.sum())
+
+
+def update_components(stats: MixtureStatistics, prior: Any = None, *,
+                      estimate: np.ndarray | None = None,
+                      fixed: Sequence[frozenset[str]] | None = None,
+                      current: MixtureModel | None = None) -> list[Distribution]:
+    """The components' M-step: each family's ``from_statistics_many`` on its components.
+
+    Parameters
+    ----------
+    estimate : ndarray of bool, shape (n_components,), optional
+        Components to re-estimate; the others keep ``current``'s parameters (components
+        without responsibility mass, or about to be pruned).
+    fixed : sequence of frozenset of str, optional
+        Per component, the parameter groups held at ``current``'s values.
+    current : MixtureModel, optional
+        The model the statistics were computed under.
+
+    Raises
+    ------
+    SingularCovarianceError
+        Naming the component, its mass and the remedy, when an estimate is singular.
+    """
+    K = len(stats.components)
+    estimate = np.ones(K, dtype=bool) if estimate is None else np.asarray(estimate, dtype=bool)
+    held = [frozenset()] * K if fixed is None else list(fixed)
+    if current is None and (not estimate.all() or any(held)):
+        raise ValueError("keeping or fixing components needs the current model")
+    masses = np.asarray(stats.masses, dtype=float)
+    out: list[Distribution | None] = [None] * K
+    for family, idx in _groups(stats.families).items():
+        live = [k for k in idx if estimate[k]]
+        if live:
+            try:
+                fitted = family.from_statistics_many(
+                    [stats.components[k] for k in live], prior,
+                    fixed=[held[k] for k in live],
+                    current=None if current is None else [current.components[k] for k in live])
+            except SingularCovarianceError as exc:
+                local = getattr(exc, "component", None)
+                names = (f"component {live[local]}" if local is not None
+                         else f"components {live}")
+                raise SingularCovarianceError(
+                    f"{names} collapsed ({exc}) with responsibility mass "
+                    f"{', '.join(f'{masses[k]:.3g}' for k in live[:8])} of {masses.sum():.3g}. "
+                    "Increase reg_covar, decrease n_components, or scale the data."
+                ) from None
+            for k, comp in zip(live, fitted):
+                out[k] = comp
+        for k in idx:
+            if not estimate[k]:
+                assert current is not None
+                out[k] = current.components[k]
+    return [c for c in out if c is not None]
 
 
 def _groups(families: Sequence[type[Distribution]]) -> dict[type[Distribution], list[int]]:

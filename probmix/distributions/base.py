@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -50,12 +50,17 @@ class Distribution(abc.ABC):
     - :meth:`sample` ``(n, rng)``, :attr:`n_features` and :attr:`n_parameters`.
 
     Optional hooks: :meth:`expected_log_prob` (lets the fit history report the bound after
-    each M-step), :meth:`from_statistics_many` and :meth:`n_parameters_many` (a family that
-    pools across components, like a tied covariance, overrides these, so nothing outside the
-    family needs to know about it).
+    each M-step), :meth:`log_prior` (the log density of a prior the family understands, for
+    MAP), :meth:`from_statistics_partial` (updates with some parameters held fixed), and
+    :meth:`from_statistics_many`, :meth:`n_parameters_many`, :meth:`log_prior_many` (a family
+    that pools across components, like a tied covariance, overrides these, so nothing outside
+    the family needs to know about it).
 
     Implementations are immutable (``attrs.frozen``): an update returns a new object.
     """
+
+    #: names of the parameter groups, for holding some of them fixed in the M-step
+    parameter_names: ClassVar[tuple[str, ...]] = ()
 
     # -- the contract -------------------------------------------------------------------------
     @property
@@ -97,22 +102,58 @@ class Distribution(abc.ABC):
         """
         raise NotImplementedError
 
+    def log_prior(self, prior: Any) -> float:
+        """log p(θ) under ``prior`` (0 for ``None``); a family that accepts a prior in
+        :meth:`from_statistics` implements it so MAP-EM can monitor the log-posterior."""
+        if prior is None:
+            return 0.0
+        raise NotImplementedError(f"{type(self).__name__} does not know the log density of a "
+                                  f"{type(prior).__name__}")
+
     @classmethod
-    def from_statistics_many(cls: type[D], stats: Sequence[Any], prior: Any = None,
-                             ) -> list[D]:
+    def from_statistics_partial(cls: type[D], stats: Any, prior: Any,
+                                fixed: frozenset[str], current: D) -> D:
+        """The update with the parameter groups ``fixed`` held at ``current``'s values.
+
+        Override for the combinations that have a closed form; the default refuses, so no
+        constraint is ever silently ignored.
+        """
+        raise ValueError(f"{cls.__name__} has no closed-form update with {sorted(fixed)} held "
+                         f"fixed (its parameter groups: {list(cls.parameter_names)}); hold the "
+                         "whole component fixed instead")
+
+    @classmethod
+    def from_statistics_many(cls: type[D], stats: Sequence[Any], prior: Any = None, *,
+                             fixed: Sequence[frozenset[str]] | None = None,
+                             current: Sequence[D] | None = None) -> list[D]:
         """One estimate per component from each component's statistics.
 
-        The default estimates components independently; override it when the family shares
-        parameters across components (e.g. a tied covariance).
+        ``fixed[i]`` names the parameter groups of component i held at ``current[i]``'s
+        values (``"all"``, or every group: the component is kept as it is). The default estimates
+        components independently; override it when the family shares parameters across
+        components (e.g. a tied covariance).
         """
         out = []
         for i, s in enumerate(stats):
+            held = fixed[i] if fixed is not None else frozenset()
             try:
-                out.append(cls.from_statistics(s, prior))
+                if not held:
+                    out.append(cls.from_statistics(s, prior))
+                elif current is None:
+                    raise ValueError("holding parameters fixed needs the current components")
+                elif "all" in held or held >= set(cls.parameter_names):
+                    out.append(current[i])
+                else:
+                    out.append(cls.from_statistics_partial(s, prior, held, current[i]))
             except ValueError as exc:
                 exc.component = i  # type: ignore[attr-defined]  # lets the mixture name it
                 raise
         return out
+
+    @classmethod
+    def log_prior_many(cls, components: Sequence[Distribution], prior: Any) -> float:
+        """log p(θ_1, …, θ_m) of several components of this family (independent by default)."""
+        return sum(c.log_prior(prior) for c in components)
 
     @classmethod
     def n_parameters_many(cls, components: Sequence[Distribution]) -> int:

@@ -87,6 +87,11 @@ class CovarianceStructure(abc.ABC):
     @abc.abstractmethod
     def zero_scatter(n_features: int) -> np.ndarray: ...
 
+    @staticmethod
+    @abc.abstractmethod
+    def restrict(matrix: np.ndarray) -> np.ndarray:
+        """The part of a (d, d) matrix this structure's scatter keeps (matrix, diagonal, trace)."""
+
     @classmethod
     @abc.abstractmethod
     def from_scatter(cls, scatter: np.ndarray, total_weight: float, n_features: int,
@@ -206,6 +211,10 @@ class FullCovariance(CovarianceStructure):
     def zero_scatter(n_features: int) -> np.ndarray:
         return np.zeros((n_features, n_features))
 
+    @staticmethod
+    def restrict(matrix: np.ndarray) -> np.ndarray:
+        return np.asarray(matrix, dtype=float)
+
     @classmethod
     def from_scatter(cls, scatter: np.ndarray, total_weight: float, n_features: int,
                      reg_covar: float = 0.0) -> FullCovariance:
@@ -306,6 +315,10 @@ class DiagonalCovariance(CovarianceStructure):
     def zero_scatter(n_features: int) -> np.ndarray:
         return np.zeros(n_features)
 
+    @staticmethod
+    def restrict(matrix: np.ndarray) -> np.ndarray:
+        return np.diag(matrix).astype(float)
+
     @classmethod
     def from_scatter(cls, scatter: np.ndarray, total_weight: float, n_features: int,
                      reg_covar: float = 0.0) -> DiagonalCovariance:
@@ -381,6 +394,10 @@ class SphericalCovariance(CovarianceStructure):
     @staticmethod
     def zero_scatter(n_features: int) -> np.ndarray:
         return np.asarray(0.0)
+
+    @staticmethod
+    def restrict(matrix: np.ndarray) -> np.ndarray:
+        return np.asarray(float(np.trace(matrix)))
 
     @classmethod
     def from_scatter(cls, scatter: np.ndarray, total_weight: float, n_features: int,

@@ -16,7 +16,7 @@ import attrs
 import numpy as np
 
 from .._validation import readonly
-from ..priors import CovarianceRidge
+from ..priors import CovarianceRidge, NormalInverseWishart
 from .base import Distribution, Statistics
 from .covariance import (
     CovarianceStructure,
@@ -73,6 +73,10 @@ class GaussianStatistics(Statistics):
         return cls(weight=n, mean=mean, scatter=structure.scatter(Xd - mean, w),
                    structure=structure)
 
+    def scatter_about(self, point: np.ndarray) -> np.ndarray:
+        """Σ w (x − p)(x − p)ᵀ (in the structure's form) = S + N (m − p)(m − p)ᵀ."""
+        return self.scatter + self.weight * self.structure.outer(self.mean - point)
+
     def __add__(self, other: GaussianStatistics) -> GaussianStatistics:
         if not isinstance(other, GaussianStatistics) or other.structure is not self.structure:
             return NotImplemented
@@ -104,13 +108,10 @@ def _to_structure(value: Any, self: Any) -> CovarianceStructure:
     return SphericalCovariance(variance=float(arr), dimension=len(self.mean))
 
 
-def _ridge(prior: Any) -> float:
-    if prior is None:
-        return 0.0
-    if isinstance(prior, CovarianceRidge):
-        return prior.reg_covar
-    raise TypeError(f"Gaussian families understand prior=None or a CovarianceRidge, "
-                    f"got {type(prior).__name__}")
+def _check_prior(prior: Any) -> None:
+    if prior is not None and not isinstance(prior, (CovarianceRidge, NormalInverseWishart)):
+        raise TypeError("Gaussian families understand prior=None, a CovarianceRidge or a "
+                        f"NormalInverseWishart, got {type(prior).__name__}")
 
 
 @attrs.frozen(kw_only=True)
@@ -141,6 +142,7 @@ class Gaussian(Distribution):
     """
 
     _structure: ClassVar[type[CovarianceStructure]] = FullCovariance
+    parameter_names: ClassVar[tuple[str, ...]] = ("mean", "covariance")
 
     mean: np.ndarray = attrs.field(converter=readonly, eq=_array_eq)
     covariance: CovarianceStructure = attrs.field(
@@ -165,9 +167,13 @@ class Gaussian(Distribution):
         return self.n_features + self._structure.n_parameters(self.n_features)
 
     def log_prob(self, X: np.ndarray) -> np.ndarray:
-        mean = self.mean.astype(X.dtype, copy=False) if X.dtype == np.float32 else self.mean
+        X = np.asarray(X)
+        # The residual is formed in float64 (rounding μ to float32 first would cost
+        # ε₃₂ |μ|/σ), then float32 data is whitened by a float32 GEMM.
+        residual = (X - self.mean).astype(X.dtype if X.dtype == np.float32 else np.float64,
+                                          copy=False)
         with np.errstate(over="ignore"):  # +inf distance for points near the float limit
-            z = self.covariance.whiten(X - mean)
+            z = self.covariance.whiten(residual)
             maha = np.einsum("ij,ij->i", z, z)
         return -0.5 * (self.n_features * _LOG_2PI + self.covariance.log_det + maha)
 
@@ -177,15 +183,67 @@ class Gaussian(Distribution):
 
     @classmethod
     def from_statistics(cls, stats: GaussianStatistics, prior: Any = None) -> Gaussian:
-        """Weighted MLE: μ = m, Σ = S / N (+ ``reg_covar`` I with a :class:`CovarianceRidge`)."""
+        """Weighted MLE μ = m, Σ = S / N (+ ``reg_covar`` I with a :class:`CovarianceRidge`),
+        or the MAP estimate under a :class:`~probmix.priors.NormalInverseWishart`."""
+        mean = cls._mean_update(stats, prior)
+        return cls(mean=mean, covariance=cls._covariance_update([stats], [mean], prior))
+
+    @classmethod
+    def from_statistics_partial(cls, stats: GaussianStatistics, prior: Any,
+                                fixed: frozenset[str], current: Gaussian) -> Gaussian:
+        """Hold the mean (Σ re-estimated about it) or the covariance (μ updated) fixed.
+
+        Neither update depends on the other parameter's value except through the fixed mean,
+        so both have the closed form: Σ = S_μ / N with S_μ the scatter about the fixed μ (or
+        its MAP form), and μ = m (or its MAP form) for a fixed Σ.
+        """
+        if fixed == {"mean"}:
+            cov = cls._covariance_update([stats], [current.mean], prior)
+            return cls(mean=current.mean, covariance=cov)
+        if fixed == {"covariance"}:
+            return cls(mean=cls._mean_update(stats, prior), covariance=current.covariance)
+        return super().from_statistics_partial(stats, prior, fixed, current)
+
+    @classmethod
+    def _mean_update(cls, stats: GaussianStatistics, prior: Any) -> np.ndarray:
+        _check_prior(prior)
         if stats.structure is not cls._structure:
             raise TypeError(f"{cls.__name__} needs statistics of a {cls._structure.kind} "
                             f"covariance, got {stats.structure.kind}")
+        if isinstance(prior, NormalInverseWishart):
+            return prior.posterior_mean(stats.weight, stats.mean)
         if not stats.weight > 0.0:
             raise ValueError(f"cannot estimate a {cls.__name__} from zero total weight")
-        cov = cls._structure.from_scatter(stats.scatter, stats.weight, stats.mean.size,
-                                          _ridge(prior))
-        return cls(mean=stats.mean, covariance=cov)
+        return stats.mean
+
+    @classmethod
+    def _covariance_update(cls, stats: Sequence[GaussianStatistics],
+                           means: Sequence[np.ndarray], prior: Any) -> CovarianceStructure:
+        """Σ from the scatters about ``means``, pooled when several components share it."""
+        _check_prior(prior)
+        structure = cls._structure
+        d = means[0].size
+        total = sum(s.weight for s in stats)
+        scatter = np.sum([s.scatter_about(m) for s, m in zip(stats, means)], axis=0)
+        if isinstance(prior, NormalInverseWishart):
+            psi = structure.restrict(prior.scale_matrix(d)) + scatter
+            for m in means:
+                deviation = prior.mean_deviation(m)
+                if deviation is not None:
+                    psi = psi + prior.kappa * structure.outer(deviation)
+            return structure.from_scatter(psi, total + prior.denominator_offset(d, len(means)),
+                                          d)
+        if not total > 0.0:
+            raise ValueError(f"cannot estimate a {cls.__name__} covariance from zero weight")
+        reg = prior.reg_covar if isinstance(prior, CovarianceRidge) else 0.0
+        return structure.from_scatter(scatter, total, d, reg)
+
+    def log_prior(self, prior: Any) -> float:
+        """log p(μ, Σ): 0 without a prior or with a ridge (not a prior), else the NIW density."""
+        _check_prior(prior)
+        if isinstance(prior, NormalInverseWishart):
+            return prior.log_prob(self.mean, self.covariance.compact, self._structure.kind)
+        return 0.0
 
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         noise = rng.standard_normal((n_samples, self.n_features))
@@ -232,18 +290,46 @@ class TiedNormal(Gaussian):
     """
 
     @classmethod
-    def from_statistics_many(cls, stats: Sequence[GaussianStatistics], prior: Any = None,
-                             ) -> list[TiedNormal]:
-        total = sum(s.weight for s in stats)
-        if not total > 0.0:
-            raise ValueError("cannot estimate a tied covariance from zero total weight")
-        d = stats[0].mean.size
-        scatter = np.sum([s.scatter for s in stats], axis=0)
-        pooled = FullCovariance.from_scatter(scatter, total, d,
-                                             _ridge(prior))
-        return [cls(mean=s.mean, covariance=pooled) for s in stats]
+    def from_statistics_many(cls, stats: Sequence[GaussianStatistics], prior: Any = None, *,
+                             fixed: Sequence[frozenset[str]] | None = None,
+                             current: Sequence[Gaussian] | None = None) -> list[TiedNormal]:
+        """Means as for :class:`Gaussian`; one covariance from the pooled scatters about them.
+
+        Fixed means are supported; the shared covariance can be held fixed only for all
+        components at once (fixing it for some would fix it for all).
+        """
+        held = [frozenset() if fixed is None else fixed[k] for k in range(len(stats))]
+        held = [frozenset(cls.parameter_names) if "all" in h else h for h in held]
+        cov_fixed = ["covariance" in h for h in held]
+        if any(held) and current is None:
+            raise ValueError("holding parameters fixed needs the current components")
+        if any(cov_fixed) and not all(cov_fixed):
+            raise ValueError("TiedNormal shares one covariance: hold it fixed for every "
+                             "component or for none")
+        means = [current[k].mean if "mean" in h and current is not None
+                 else cls._mean_update(s, prior) for k, (s, h) in enumerate(zip(stats, held))]
+        if all(cov_fixed):
+            assert current is not None
+            shared = current[0].covariance
+        else:
+            try:
+                shared = cls._covariance_update(stats, means, prior)
+            except ValueError as exc:
+                raise type(exc)(f"the tied covariance: {exc}") from None
+        return [cls(mean=m, covariance=shared) for m in means]
 
     @classmethod
     def n_parameters_many(cls, components: Sequence[Distribution]) -> int:
         d = components[0].n_features
         return len(components) * d + FullCovariance.n_parameters(d)
+
+    @classmethod
+    def log_prior_many(cls, components: Sequence[Distribution], prior: Any) -> float:
+        """The inverse-Wishart term counted once for the shared covariance, plus each mean's."""
+        _check_prior(prior)
+        if not isinstance(prior, NormalInverseWishart):
+            return 0.0
+        gaussians = [c for c in components if isinstance(c, Gaussian)]
+        cov = gaussians[0].covariance.compact
+        return (gaussians[0].log_prior(prior)
+                + sum(prior.log_prob_mean(g.mean, cov) for g in gaussians[1:]))

@@ -1,16 +1,27 @@
 """The EM loop and its strategies."""
 
-from .algorithm import EMAlgorithm, EMResult, History, IterationRecord
-from .estep import EStep, SoftEStep
-from .mstep import MaximumLikelihood, MStep
+from .algorithm import (
+    EMAlgorithm,
+    EMResult,
+    History,
+    IterationRecord,
+    labels_to_responsibility_prior,
+)
+from .estep import AnnealedEStep, EStep, HardEStep, SoftEStep, StochasticEStep
+from .mstep import MAP, MaximumLikelihood, MStep
 
 __all__ = [
     "EMAlgorithm",
     "EMResult",
     "History",
     "IterationRecord",
+    "labels_to_responsibility_prior",
     "EStep",
     "SoftEStep",
+    "HardEStep",
+    "StochasticEStep",
+    "AnnealedEStep",
     "MStep",
     "MaximumLikelihood",
+    "MAP",
 ]

@@ -22,11 +22,17 @@ import numpy as np
 
 from .._validation import as_rng, check_data, check_sample_weight, check_scalar
 from ..exceptions import ConvergenceWarning, DegenerateComponentWarning, ObjectiveDecreaseWarning
-from ..mixture import MixtureModel, MixtureStatistics
+from ..mixture import MixtureModel, MixtureStatistics, logsumexp_rows
 from .estep import EStep, SoftEStep
 from .mstep import MaximumLikelihood, MStep
 
-__all__ = ["EMAlgorithm", "EMResult", "History", "IterationRecord"]
+__all__ = [
+    "EMAlgorithm",
+    "EMResult",
+    "History",
+    "IterationRecord",
+    "labels_to_responsibility_prior",
+]
 
 # Memory for the per-chunk temporaries (log-joint, q, residuals): bounded, not O(n).
 _CHUNK_BUDGET_BYTES = 32 * 2**20
@@ -58,6 +64,9 @@ class IterationRecord:
         Number of components with positive weight.
     stage : int
         The E-step's stage (always 0 unless it follows a schedule, e.g. annealing).
+    pruned : tuple of int
+        Components (by their index in the initial model) that the M-step before this record
+        removed, e.g. a MAP step with a sparse Dirichlet prior.
     time : float
         Seconds since the start of the fit.
     model : MixtureModel or None
@@ -74,6 +83,7 @@ class IterationRecord:
     n_components: int
     stage: int
     time: float
+    pruned: tuple[int, ...] = ()
     model: MixtureModel | None = attrs.field(default=None, repr=False)
 
 
@@ -143,6 +153,11 @@ class History(Sequence[IterationRecord]):
         return np.array([r.n_components for r in self.records], dtype=int)
 
     @property
+    def pruned(self) -> list[tuple[int, tuple[int, ...]]]:
+        """(iteration, initial indices of the components pruned just before it) events."""
+        return [(r.iteration, r.pruned) for r in self.records if r.pruned]
+
+    @property
     def time(self) -> np.ndarray:
         return self._column("time")
 
@@ -161,12 +176,16 @@ class EMResult:
         Number of M-steps taken.
     history : History
         One record per model evaluated: θ_0 … θ_n.
+    component_ids : ndarray of int
+        For each component of ``model``, its index in the initial model (they differ once
+        components were pruned).
     """
 
     model: MixtureModel
     converged: bool
     n_iter: int
     history: History
+    component_ids: np.ndarray = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
 
     @property
     def log_likelihood(self) -> float:
@@ -259,7 +278,7 @@ class EMAlgorithm:
         default=(), converter=tuple)
 
     def fit(self, X: Any, init: MixtureModel, *, sample_weight: Any = None,
-            random_state: Any = None) -> EMResult:
+            random_state: Any = None, responsibility_prior: Any = None) -> EMResult:
         """Run EM from the model ``init``.
 
         Parameters
@@ -272,6 +291,12 @@ class EMAlgorithm:
             Non-negative weights w_i; an integer weight is equivalent to repeating the row.
         random_state : None, int or numpy.random.Generator
             Generator for stochastic E-steps.
+        responsibility_prior : array-like of shape (n_samples, n_components), optional
+            Non-negative r_ik multiplying each row's posterior: q_ik ∝ r_ik π_k p_k(x_i). A
+            one-hot row clamps a known label, a row of ones leaves it free (see
+            :func:`labels_to_responsibility_prior`). The objective becomes
+            Σ_i w_i log Σ_k r_ik π_k p_k(x_i): the likelihood of the unlabelled rows times the
+            joint likelihood of the labelled ones.
 
         Returns
         -------
@@ -290,35 +315,47 @@ class EMAlgorithm:
             raise TypeError(f"init must be a MixtureModel, got {type(init).__name__}")
         X = check_data(X, n_features=init.n_features, expected_by="the initial model has")
         w = check_sample_weight(sample_weight, X.shape[0])
+        prior_r = _check_responsibility_prior(responsibility_prior, X.shape[0],
+                                              init.n_components)
         rng = as_rng(random_state)
         total_w = float(w.sum())
         chunk = self.chunk_size or _default_chunk_size(X.shape[1], init.n_components)
+        eps = float(np.finfo(X.dtype).eps)
         start = time.perf_counter()
 
-        model = init
-        stage = 0
-        totals = self._pass(model, X, w, chunk, 0, stage, rng)
-        records = [self._record(0, stage, model, totals, total_w, start)]
+        model, ids, stage = init, np.arange(init.n_components), 0
+        totals = self._pass(model, X, w, prior_r, ids, chunk, 0, stage, rng)
+        records = [self._record(0, stage, model, ids, (), totals, total_w, start)]
         converged = False
         n_iter = 0
         change = float("nan")
         for t in range(1, self.max_iter + 1):
-            new_model = self.m_step(totals.stats, model)
+            new_model = self.m_step(totals.stats, model, ids=ids)
             n_iter = t
-            # L(q_t, θ_{t+1}) from the statistics alone: the M-step's gain, with no extra pass.
+            # L(q_t, θ_{t+1}) from the statistics alone: the M-step's gain, with no extra pass
+            # (-inf when a pruned component still had mass under q_t: recorded as None).
             after = new_model.expected_log_joint(totals.stats)
-            if after is not None:
+            if after is not None and np.isfinite(after):
                 records[-1] = attrs.evolve(records[-1],
                                            bound_after_m_step=(after + totals.entropy) / total_w)
             self._emit(records[-1], model)
-            self._warn_lost_components(model, new_model, t)
+            pruned: tuple[int, ...] = ()
+            if self.m_step.prunes and np.any(new_model.weights == 0):
+                keep = new_model.weights > 0
+                pruned = tuple(int(i) for i in ids[~keep])
+                new_model = MixtureModel(weights=new_model.weights[keep], components=[
+                    c for c, k in zip(new_model.components, keep) if k])
+                ids = ids[keep]
+            else:
+                self._warn_lost_components(model, new_model, t)
             model = new_model
-            totals = self._pass(model, X, w, chunk, t, stage, rng)
-            records.append(self._record(t, stage, model, totals, total_w, start))
-            if records[-2].stage != stage:
-                continue  # objectives of different stages are not comparable
+            totals = self._pass(model, X, w, prior_r, ids, chunk, t, stage, rng)
+            records.append(self._record(t, stage, model, ids, pruned, totals, total_w, start))
+            if pruned or records[-2].stage != stage:
+                continue  # a model of another dimension, or another stage: not comparable
             change = records[-1].objective - records[-2].objective
-            self._check_decrease(change, records[-2].objective, t, float(np.finfo(X.dtype).eps))
+            self._check_decrease(change, records[-2].objective, t,
+                                 eps, self.m_step.max_decrease(model))
             if abs(change) < self.tol:
                 if stage + 1 < self.e_step.n_stages:
                     stage += 1
@@ -332,25 +369,34 @@ class EMAlgorithm:
                           "max_iter, increase tol, or try another initialisation",
                           ConvergenceWarning, stacklevel=2)
         return EMResult(model=model, converged=converged, n_iter=n_iter,
-                        history=History(records))
+                        history=History(records), component_ids=ids)
 
     # -- the streaming pass --------------------------------------------------------------------
-    def _pass(self, model: MixtureModel, X: np.ndarray, w: np.ndarray, chunk: int,
-              iteration: int, stage: int, rng: np.random.Generator) -> _PassTotals:
+    def _pass(self, model: MixtureModel, X: np.ndarray, w: np.ndarray,
+              prior_r: np.ndarray | None, ids: np.ndarray, chunk: int, iteration: int,
+              stage: int, rng: np.random.Generator) -> _PassTotals:
         stats: MixtureStatistics | None = None
         ll = obj = elj = ent = 0.0
         for lo in range(0, X.shape[0], chunk):
             Xc, wc = X[lo:lo + chunk], w[lo:lo + chunk]
-            post = model._posterior(model._log_joint(Xc))
+            log_joint = model._log_joint(Xc)
+            if prior_r is None:
+                post = model._posterior(log_joint)
+                log_evidence = post.log_evidence
+            else:  # q ∝ r π p: the E-step sees the log-joint shifted by log r
+                with np.errstate(divide="ignore"):
+                    log_r = np.log(prior_r[lo:lo + chunk][:, ids])
+                post = model._posterior(log_joint + log_r)
+                log_evidence = logsumexp_rows(log_joint)
             q, obj_rows = self.e_step(post, iteration=iteration, stage=stage, rng=rng)
             with np.errstate(divide="ignore", invalid="ignore"):
-                q_log_joint = q * post.log_joint
+                q_log_joint = q * log_joint
                 q_log_q = q * np.log(q)
             # 0 · log 0 = 0, and 0 · (−∞) = 0 for a component with zero weight or density
             zero = q == 0
             q_log_joint[zero] = 0.0
             q_log_q[zero] = 0.0
-            ll += float(wc @ post.log_evidence)
+            ll += float(wc @ log_evidence)
             obj += float(wc @ obj_rows)
             elj += float(wc @ q_log_joint.sum(axis=1))
             ent -= float(wc @ q_log_q.sum(axis=1))
@@ -359,16 +405,17 @@ class EMAlgorithm:
         assert stats is not None
         return _PassTotals(stats, ll, obj, elj, ent)
 
-    def _record(self, t: int, stage: int, model: MixtureModel, totals: _PassTotals,
-                total_w: float, start: float) -> IterationRecord:
-        log_prior = self.m_step.log_prior(model)
+    def _record(self, t: int, stage: int, model: MixtureModel, ids: np.ndarray,
+                pruned: tuple[int, ...], totals: _PassTotals, total_w: float,
+                start: float) -> IterationRecord:
+        log_prior = self.m_step.log_prior(model, ids=ids)
         bound = (totals.expected_log_joint + totals.entropy) / total_w
         ll = totals.log_likelihood / total_w
         record = IterationRecord(
             iteration=t, log_likelihood=ll, log_prior=log_prior / total_w,
             objective=(totals.objective + log_prior) / total_w, bound=bound,
             kl=max(ll - bound, 0.0), bound_after_m_step=None,
-            n_components=int(np.count_nonzero(model.weights > 0)), stage=stage,
+            n_components=int(np.count_nonzero(model.weights > 0)), stage=stage, pruned=pruned,
             time=time.perf_counter() - start, model=model if self.keep_models else None)
         return record
 
@@ -377,10 +424,13 @@ class EMAlgorithm:
         for callback in self.callbacks:
             callback(record, model)
 
-    def _check_decrease(self, change: float, previous: float, t: int, eps: float) -> None:
+    def _check_decrease(self, change: float, previous: float, t: int, eps: float,
+                        allowance: float) -> None:
         # Round-off in a mean of n log-densities is a few ε |mean| (ε of the data's dtype:
-        # float32 data is scored in float32); 1e-9 leaves room for float64 accumulation.
-        if self.e_step.monotone and change < -max(1e-9, 100 * eps) * max(1.0, abs(previous)):
+        # float32 data is scored in float32); 1e-9 leaves room for float64 accumulation. An
+        # inexact M-step (a ridge) may lose up to its stated allowance.
+        slack = max(1e-9, 100 * eps) * max(1.0, abs(previous)) + allowance
+        if self.e_step.monotone and change < -slack:
             warnings.warn(
                 f"the {self.e_step.objective_name} decreased by {-change:.3g} per sample at "
                 f"iteration {t}; EM guarantees it never decreases, so this points at an inexact "
@@ -398,6 +448,53 @@ class EMAlgorithm:
                 "were kept with weight 0: use fewer components, another initialisation, or a "
                 "Dirichlet prior on the weights to prune them explicitly",
                 DegenerateComponentWarning, stacklevel=3)
+
+
+def labels_to_responsibility_prior(labels: Any, n_components: int) -> np.ndarray:
+    """A responsibility prior from partial labels: one-hot rows where ``labels[i] >= 0``,
+    rows of ones (no constraint) where ``labels[i] == -1``.
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n_samples,)
+        Known component of each row, or -1 if unknown.
+    n_components : int
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_components)
+    """
+    lab = np.asarray(labels)
+    if lab.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {lab.shape}")
+    if lab.size and not np.issubdtype(lab.dtype, np.integer):
+        if not (np.issubdtype(lab.dtype, np.floating) and np.all(lab == np.round(lab))):
+            raise TypeError(f"labels must be integers (-1 for unknown), got dtype {lab.dtype}")
+        lab = lab.astype(int)
+    if np.any((lab < -1) | (lab >= n_components)):
+        bad = lab[(lab < -1) | (lab >= n_components)][0]
+        raise ValueError(f"labels must be -1 (unknown) or in [0, {n_components}), got {bad}")
+    prior = np.ones((lab.size, n_components))
+    known = lab >= 0
+    prior[known] = np.eye(n_components)[lab[known]]
+    return prior
+
+
+def _check_responsibility_prior(value: Any, n_samples: int,
+                                n_components: int) -> np.ndarray | None:
+    if value is None:
+        return None
+    r = np.asarray(value, dtype=float)
+    if r.shape != (n_samples, n_components):
+        raise ValueError(f"responsibility_prior must have shape ({n_samples}, {n_components}), "
+                         f"got {r.shape}")
+    if not np.all(np.isfinite(r)) or np.any(r < 0):
+        raise ValueError("responsibility_prior must be finite and non-negative")
+    empty = ~np.any(r > 0, axis=1)
+    if np.any(empty):
+        raise ValueError(f"responsibility_prior row {int(np.flatnonzero(empty)[0])} is all zero: "
+                         "every row must allow at least one component")
+    return r
 
 
 def _default_chunk_size(n_features: int, n_components: int) -> int:

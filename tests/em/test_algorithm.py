@@ -162,7 +162,7 @@ class _ShiftedMaximumLikelihood(MStep):
 
     shift: float = 1.0
 
-    def __call__(self, stats, previous):
+    def __call__(self, stats, previous, *, ids=None):
         ml = MaximumLikelihood()(stats, previous)
         return MixtureModel(weights=ml.weights, components=[
             attrs.evolve(c, mean=c.mean + self.shift) for c in ml.components])
