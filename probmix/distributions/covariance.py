@@ -233,10 +233,9 @@ class FullCovariance(CovarianceStructure):
         # A triangular factor has exact zeros; a tolerance would misjudge tiny-scale factors.
         lower = np.array_equal(u, np.tril(u))
         upper = np.array_equal(u, np.triu(u))
-        if lower or upper:
-            inv_u = scipy.linalg.solve_triangular(u, np.eye(n_features), lower=lower)
-        else:
-            inv_u = np.linalg.solve(u, np.eye(n_features))
+        if not (lower or upper):  # any square root of Σ⁻¹: go through its Cholesky factor
+            return cls.from_precision(u @ u.T, n_features)
+        inv_u = scipy.linalg.solve_triangular(u, np.eye(n_features), lower=lower)
         return cls(covariance=inv_u.T @ inv_u)
 
     @classmethod
