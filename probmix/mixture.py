@@ -180,7 +180,14 @@ class MixtureModel(Distribution):
         Components of zero weight get -inf without being evaluated.
         """
         X = check_data(X, n_features=self.n_features, expected_by="the model has")
+        self.check_support(X)
         return self._log_joint(X)
+
+    def check_support(self, X: np.ndarray) -> None:
+        """Every component's support check (components of one family may differ in support,
+        e.g. categoricals with different numbers of categories)."""
+        for c in self.components:
+            c.check_support(X)
 
     def _log_joint(self, X: np.ndarray) -> np.ndarray:
         """:meth:`log_joint` for data already validated (the EM loop checks X once)."""

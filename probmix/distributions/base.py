@@ -49,7 +49,8 @@ class Distribution(abc.ABC):
       (or the MAP estimate given a ``prior`` the family understands);
     - :meth:`sample` ``(n, rng)``, :attr:`n_features` and :attr:`n_parameters`.
 
-    Optional hooks: :meth:`expected_log_prob` (lets the fit history report the bound after
+    Optional hooks: :meth:`check_support` (reject data outside the support with a message
+    naming the column), :meth:`expected_log_prob` (lets the fit history report the bound after
     each M-step), :meth:`log_prior` (the log density of a prior the family understands, for
     MAP), :meth:`from_statistics_partial` (updates with some parameters held fixed), and
     :meth:`from_statistics_many`, :meth:`n_parameters_many`, :meth:`log_prior_many` (a family
@@ -95,6 +96,13 @@ class Distribution(abc.ABC):
         """Draw ``n_samples`` rows, an ndarray of shape (n_samples, n_features)."""
 
     # -- optional hooks with generic defaults ---------------------------------------------------
+    def check_support(self, X: np.ndarray) -> None:
+        """Raise ``ValueError`` naming the column if a row lies outside the support.
+
+        Called once per fit and by the public scoring methods of a mixture, never inside the
+        EM loop. The default accepts every finite row (a Gaussian's support is all of ℝᵈ).
+        """
+
     def expected_log_prob(self, stats: Any) -> float:
         """``Σ_i w_i log p(x_i)`` computed from the statistics alone.
 

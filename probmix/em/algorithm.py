@@ -314,6 +314,7 @@ class EMAlgorithm:
         if not isinstance(init, MixtureModel):
             raise TypeError(f"init must be a MixtureModel, got {type(init).__name__}")
         X = check_data(X, n_features=init.n_features, expected_by="the initial model has")
+        init.check_support(X)
         w = check_sample_weight(sample_weight, X.shape[0])
         prior_r = _check_responsibility_prior(responsibility_prior, X.shape[0],
                                               init.n_components)
