@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import attrs
 import numpy as np
+import scipy.sparse
 
 from ._validation import as_rng, check_data, check_sample_weight, check_scalar
 from .distributions.gaussian import DiagonalNormal, Gaussian, SphericalNormal, TiedNormal
@@ -59,10 +60,13 @@ def _one_of(options: tuple[str, ...]) -> Any:
 
 
 def _concentration(instance: Any, attribute: Any, value: Any) -> None:
-    if value is None or value == "mml":
+    if value is None or (isinstance(value, str) and value == "mml"):
         return
     if isinstance(value, str):
         raise ValueError(f"weight_concentration must be a number, 'mml' or None, got {value!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError("weight_concentration must be a number, 'mml' or None, got "
+                        f"{type(value).__name__}")
     check_scalar(value, "weight_concentration", _REAL)
 
 
@@ -113,7 +117,8 @@ class GMM:
         0 < α < 1 only components supported by fewer than 1 − α points vanish; ``"mml"``
         sets α = 1 − T/2 (T parameters per component: Figueiredo & Jain's improper
         minimum-message-length prior), which removes components supported by fewer than T/2
-        points and typically finds the number of clusters from an overcomplete start.
+        points: from an overcomplete start it removes spikes and stragglers, but a split
+        cluster whose halves both hold more than T/2 points survives.
         ``None`` (default) is maximum likelihood.
     random_state : None, int or numpy.random.Generator, default=None
         Seeds the initialisation; the same int gives identical results.
@@ -139,12 +144,14 @@ class GMM:
     n_iter_ : int
         M-steps taken by the kept initialisation.
     lower_bound_ : float
-        Per-sample log-likelihood of the final model (scikit-learn reports the value before
-        the last M-step instead).
+        Per-sample objective of the final model: its log-likelihood, plus log p(θ)/N with
+        ``weight_concentration``, and the likelihood with the labels clamped when fitted with
+        ``labels`` (scikit-learn reports the value before the last M-step instead).
     history_ : History
         Per-iteration log-likelihood, bound L(q, θ), KL, number of components and time.
     restart_objectives_ : ndarray of shape (n_init,)
-        Final per-sample log-likelihood of every initialisation (NaN for one that failed).
+        Final per-sample objective (as ``lower_bound_``) of every initialisation (NaN for one
+        that failed).
     model_ : MixtureModel
         The fitted mixture, for use with the rest of probmix.
     n_features_in_ : int
@@ -232,7 +239,7 @@ class GMM:
             For invalid data or initial parameters, or when a component collapses to a
             singular covariance (the message names the component and the remedy).
         """
-        X = check_data(X, min_samples=2)
+        X = _check_input(X, min_samples=2)
         w = check_sample_weight(sample_weight, X.shape[0])
         if X.shape[0] < self.n_components:
             raise ValueError(f"n_samples={X.shape[0]} must be >= n_components="
@@ -269,8 +276,11 @@ class GMM:
             assert error is not None
             raise error
         if not best.converged:
+            objective = best.history.objective
+            change = objective[-1] - objective[-2] if len(objective) > 1 else float("nan")
             warnings.warn(f"EM did not converge in max_iter={self.max_iter} iterations for the "
-                          "best initialisation: increase max_iter or tol, try other "
+                          f"best initialisation (last change of the per-sample objective "
+                          f"{change:.3g}, tol={self.tol}): increase max_iter or tol, try other "
                           "init_params or n_init, or check for degenerate data",
                           ConvergenceWarning, stacklevel=2)
         self._set_fitted(best, objectives, X)
@@ -341,6 +351,8 @@ class GMM:
             resp = initial_responsibilities(X, K, self.init_params, rng, w)
         if clamp is not None:  # known labels start where they belong
             resp = resp * clamp
+            moved = resp.sum(axis=1) == 0  # a hard start put a labelled row elsewhere
+            resp[moved] = clamp[moved]
             resp /= resp.sum(axis=1, keepdims=True)
         model = initial_model(X, [family] * K, resp, sample_weight=w, prior=ridge)
         means = user.get("means", [c.mean for c in _gaussians(model)])
@@ -399,7 +411,7 @@ class GMM:
 
     def _checked(self, X: Any) -> tuple[MixtureModel, np.ndarray]:
         model = self._fitted_model()
-        return model, check_data(X, n_features=model.n_features)
+        return model, _check_input(X, n_features=model.n_features)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Responsibilities p(c = k | x_i), an ndarray of shape (n_samples, n_components)."""
@@ -447,6 +459,29 @@ class GMM:
     def n_parameters_(self) -> int:
         """Free parameters of the fitted mixture (the count BIC and AIC use)."""
         return self._fitted_model().n_parameters
+
+
+def _check_input(X: Any, *, n_features: int | None = None, min_samples: int = 1) -> np.ndarray:
+    """:func:`check_data`, with scikit-learn's wording where its estimator checks look for it.
+
+    Sparse, 1-D, featureless and too-short input get messages that carry both probmix's
+    phrasing and scikit-learn's (``check_estimator`` matches "sparse", "Reshape your data",
+    "0 feature(s) (shape=...)" and "n_samples=1"); everything else is ``check_data``'s.
+    """
+    if scipy.sparse.issparse(X):
+        raise TypeError("sparse input is not supported: GMM needs a dense array (call "
+                        "X.toarray() first)")
+    shape = np.shape(X) if isinstance(X, np.ndarray) else None
+    if shape is not None and len(shape) == 1:
+        raise ValueError(f"X must be 2-D of shape (n_samples, n_features), got 1-D with shape "
+                         f"{shape}. Reshape your data: X.reshape(-1, 1) for a single feature, "
+                         "X.reshape(1, -1) for a single sample")
+    if shape is not None and len(shape) == 2 and shape[1] == 0:
+        raise ValueError(f"X has no features: 0 feature(s) (shape={shape}) while a minimum of 1 "
+                         "is required.")
+    if shape is not None and len(shape) == 2 and shape[0] < min_samples:
+        raise ValueError(f"X needs at least {min_samples} sample(s), got n_samples={shape[0]}")
+    return check_data(X, min_samples=min_samples, n_features=n_features)
 
 
 def _labels(labels: Any, n_samples: int) -> np.ndarray:

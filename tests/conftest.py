@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+import scipy.linalg  # noqa: F401  # load scipy's own BLAS before limiting it too
 from threadpoolctl import threadpool_limits
 
 # The tests use small matrices, for which BLAS threads only contend with each other (measured:

@@ -15,7 +15,7 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SCRIPTS = ["plot_iris.py", "plot_em_bound.py"]
+SCRIPTS = ["plot_iris.py", "plot_em_bound.py", "plot_pruning.py", "plot_estep_family.py"]
 
 
 @pytest.fixture(autouse=True)

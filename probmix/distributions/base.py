@@ -144,6 +144,7 @@ class Distribution(abc.ABC):
         out = []
         for i, s in enumerate(stats):
             held = fixed[i] if fixed is not None else frozenset()
+            cls._check_parameter_names(held)
             try:
                 if not held:
                     out.append(cls.from_statistics(s, prior))
@@ -157,6 +158,13 @@ class Distribution(abc.ABC):
                 exc.component = i  # type: ignore[attr-defined]  # lets the mixture name it
                 raise
         return out
+
+    @classmethod
+    def _check_parameter_names(cls, held: frozenset[str]) -> None:
+        unknown = held - set(cls.parameter_names) - {"all"}
+        if unknown:
+            raise ValueError(f"{sorted(unknown)} are not parameters of {cls.__name__} (its "
+                             f"parameter groups: {list(cls.parameter_names)}, or 'all')")
 
     @classmethod
     def log_prior_many(cls, components: Sequence[Distribution], prior: Any) -> float:

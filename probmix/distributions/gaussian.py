@@ -299,6 +299,8 @@ class TiedNormal(Gaussian):
         components at once (fixing it for some would fix it for all).
         """
         held = [frozenset() if fixed is None else fixed[k] for k in range(len(stats))]
+        for h in held:
+            cls._check_parameter_names(h)
         held = [frozenset(cls.parameter_names) if "all" in h else h for h in held]
         cov_fixed = ["covariance" in h for h in held]
         if any(held) and current is None:

@@ -171,7 +171,8 @@ class EMResult:
     model : MixtureModel
         The final θ (after ``n_iter`` M-steps).
     converged : bool
-        Whether the objective changed by less than ``tol`` per unit weight.
+        Whether the objective changed by less than ``tol`` per unit weight (always False
+        for a non-monotone E-step such as ``StochasticEStep``, which runs ``max_iter``).
     n_iter : int
         Number of M-steps taken.
     history : History
@@ -315,6 +316,7 @@ class EMAlgorithm:
             raise TypeError(f"init must be a MixtureModel, got {type(init).__name__}")
         X = check_data(X, n_features=init.n_features, expected_by="the initial model has")
         init.check_support(X)
+        self.m_step.check(init)
         w = check_sample_weight(sample_weight, X.shape[0])
         prior_r = _check_responsibility_prior(responsibility_prior, X.shape[0],
                                               init.n_components)
@@ -344,6 +346,7 @@ class EMAlgorithm:
             if self.m_step.prunes and np.any(new_model.weights == 0):
                 keep = new_model.weights > 0
                 pruned = tuple(int(i) for i in ids[~keep])
+                _check_no_stranded_rows(prior_r, ids[keep], pruned, t)
                 new_model = MixtureModel(weights=new_model.weights[keep], components=[
                     c for c, k in zip(new_model.components, keep) if k])
                 ids = ids[keep]
@@ -357,14 +360,15 @@ class EMAlgorithm:
             change = records[-1].objective - records[-2].objective
             self._check_decrease(change, records[-2].objective, t,
                                  eps, self.m_step.max_decrease(model))
-            if abs(change) < self.tol:
+            # a stochastic E-step's trace fluctuates: a small change is chance, not convergence
+            if self.e_step.monotone and abs(change) < self.tol:
                 if stage + 1 < self.e_step.n_stages:
                     stage += 1
                     continue
                 converged = True
                 break
         self._emit(records[-1], model)
-        if not converged:
+        if not converged and self.e_step.monotone:  # a stochastic E-step runs max_iter by design
             warnings.warn(f"EM did not converge in max_iter={self.max_iter} iterations (last "
                           f"objective change {change:.3g} per sample, tol={self.tol}): increase "
                           "max_iter, increase tol, or try another initialisation",
@@ -479,6 +483,20 @@ def labels_to_responsibility_prior(labels: Any, n_components: int) -> np.ndarray
     known = lab >= 0
     prior[known] = np.eye(n_components)[lab[known]]
     return prior
+
+
+def _check_no_stranded_rows(prior_r: np.ndarray | None, kept: np.ndarray,
+                            pruned: tuple[int, ...], t: int) -> None:
+    """Pruning must not remove every component a labelled row allows."""
+    if prior_r is None:
+        return
+    stranded = ~np.any(prior_r[:, kept] > 0, axis=1)
+    if np.any(stranded):
+        rows = np.flatnonzero(stranded)
+        raise ValueError(
+            f"the M-step pruned component(s) {list(pruned)} at iteration {t}, but row(s) "
+            f"{rows[:5].tolist()} are labelled with them: the weights prior removes components "
+            "supported by fewer than 1 - alpha points; label more rows, or raise alpha")
 
 
 def _check_responsibility_prior(value: Any, n_samples: int,

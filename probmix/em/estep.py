@@ -96,8 +96,9 @@ class StochasticEStep(EStep):
 
     No monotone guarantee: the trace of the log-likelihood (reported as the objective) is
     random and fluctuates around a stationary regime, which helps escape poor local optima.
-    Convergence by ``tol`` is unlikely; run it for ``max_iter`` iterations (e.g. as a warm-up
-    before soft EM).
+    ``EMAlgorithm`` therefore runs it for exactly ``max_iter`` iterations (a small change is
+    chance, not convergence) without a ConvergenceWarning; use it e.g. as a warm-up before
+    soft EM.
     """
 
     objective_name: ClassVar[str] = "log-likelihood"
@@ -134,6 +135,11 @@ class AnnealedEStep(EStep):
     same F_β over θ. So that free energy never decreases **at each fixed β** (one stage per β),
     and at β = 1 it is the log-likelihood. Small β flattens the posterior and smooths away
     poor local optima early on.
+
+    A heuristic, not a guarantee of the global optimum: at small β components with free
+    covariances can merge into near-identical copies (a fixed point by symmetry), and later
+    stages may not split them again. Start with β near the critical temperature (e.g.
+    ``betas=(0.5, 0.75, 1.0)``) or from a spread-out initialisation.
 
     Parameters
     ----------

@@ -53,6 +53,9 @@ class MStep(abc.ABC):
         in the step that produced ``model``; 0 for an exact M-step."""
         return 0.0
 
+    def check(self, init: MixtureModel) -> None:
+        """Validate the strategy against the initial model before EM starts."""
+
 
 def _fixed_weights(value: Any) -> bool | frozenset[int]:
     if isinstance(value, (bool, np.bool_)):
@@ -111,6 +114,16 @@ class _ClosedForm(MStep):
 
     def log_prior(self, model: MixtureModel, *, ids: np.ndarray | None = None) -> float:
         return model.components_log_prior(self.component_prior)
+
+    def check(self, init: MixtureModel) -> None:
+        K = init.n_components
+        named = set(self.fixed_components) | (set(self.fixed_weights)
+                                              if isinstance(self.fixed_weights, frozenset)
+                                              else set())
+        bad = sorted(k for k in named if not 0 <= k < K)
+        if bad:
+            raise ValueError(f"fixed_components/fixed_weights name component(s) {bad}, but the "
+                             f"initial model has {K} components (indices 0..{K - 1})")
 
     def max_decrease(self, model: MixtureModel) -> float:
         bound = getattr(self.component_prior, "max_decrease", None)
