@@ -15,7 +15,7 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SCRIPTS = ["plot_iris.py", "plot_em_bound.py", "plot_pruning.py", "plot_estep_family.py"]
+SCRIPTS = sorted(p.name for p in EXAMPLES.glob("plot_*.py"))  # every gallery example
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +54,7 @@ def test_example_is_gallery_style(name):
     assert docstring is not None
     title, underline = docstring.splitlines()[:2]
     assert title.strip() and set(underline) == {"="} and len(underline) >= len(title)
+
+
+def test_examples_are_discovered():
+    assert {"plot_iris.py", "plot_em_bound.py", "plot_pruning.py"} <= set(SCRIPTS)
