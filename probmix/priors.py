@@ -6,6 +6,8 @@ so the MAP update stays closed-form:
 
 - :class:`Dirichlet` on the mixture weights π;
 - :class:`NormalInverseWishart` on a Gaussian's (μ, Σ), for every covariance structure;
+- :class:`Gamma` on a Poisson or Exponential rate, :class:`Beta` on a Bernoulli probability
+  (and :class:`Dirichlet`, per feature, on a Categorical's probabilities);
 - :class:`CovarianceRidge` is *not* a prior: scikit-learn's ``reg_covar``.
 """
 
@@ -19,7 +21,7 @@ from scipy import special, stats
 
 from ._validation import check_scalar, readonly
 
-__all__ = ["CovarianceRidge", "Dirichlet", "NormalInverseWishart"]
+__all__ = ["CovarianceRidge", "Dirichlet", "NormalInverseWishart", "Gamma", "Beta"]
 
 _array_eq = attrs.cmp_using(eq=np.array_equal)
 
@@ -307,3 +309,112 @@ class NormalInverseWishart:
                      .logpdf(mean))
 
 
+def _positive_parameter(value: Any, name: str) -> np.ndarray:
+    """A positive finite scalar or 1-D array (one value per feature), read-only."""
+    a = np.array(value, dtype=float)
+    if a.ndim > 1 or a.size == 0:
+        raise ValueError(f"{name} must be a scalar or a 1-D array (one value per feature), "
+                         f"got shape {a.shape}")
+    if not np.all(np.isfinite(a)) or np.any(a <= 0):
+        raise ValueError(f"{name} must be positive and finite, got {a.tolist()}")
+    return readonly(a)
+
+
+def _shape(value: Any) -> np.ndarray:
+    return _positive_parameter(value, "shape")
+
+
+def _rate(value: Any) -> np.ndarray:
+    return _positive_parameter(value, "rate")
+
+
+def _a(value: Any) -> np.ndarray:
+    return _positive_parameter(value, "a")
+
+
+def _b(value: Any) -> np.ndarray:
+    return _positive_parameter(value, "b")
+
+
+def _per_feature(values: np.ndarray, name: str, n_features: int) -> np.ndarray:
+    if values.ndim == 0:
+        return np.full(n_features, float(values))
+    if values.size != n_features:
+        raise ValueError(f"the prior has {values.size} values of {name} for {n_features} "
+                         "features")
+    return np.asarray(values)
+
+
+@attrs.frozen
+class Gamma:
+    r"""Gamma(a, b) prior on a positive rate λ (one per feature, independent):
+    :math:`p(\lambda) = \frac{b^a}{\Gamma(a)} \lambda^{a-1} e^{-b\lambda}`.
+
+    Conjugate to the rate of a :class:`~probmix.distributions.Poisson` and of an
+    :class:`~probmix.distributions.Exponential`: the posterior is again a Gamma, and its mode
+    is the MAP update (each family's ``from_statistics`` gives the formula). Acting like
+    a − 1 pseudo-counts observed over b pseudo-rows (Poisson) or b pseudo-units of total
+    value (Exponential).
+
+    Parameters
+    ----------
+    shape : float or array-like of shape (n_features,)
+        a > 0. With a ≥ 1 the density is bounded; a = 1, b → 0 approaches the flat prior.
+    rate : float or array-like of shape (n_features,)
+        b > 0 (a proper prior).
+
+    Examples
+    --------
+    >>> from probmix.priors import Gamma
+    >>> round(Gamma(2.0, 1.0).log_prob([1.0]), 6)  # log(1 · e^-1)
+    -1.0
+    """
+
+    shape: np.ndarray = attrs.field(converter=_shape, eq=_array_eq)
+    rate: np.ndarray = attrs.field(converter=_rate, eq=_array_eq)
+
+    def parameters(self, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+        """(a, b) as vectors of length ``n_features``."""
+        return (_per_feature(self.shape, "shape", n_features),
+                _per_feature(self.rate, "rate", n_features))
+
+    def log_prob(self, rates: Any) -> float:
+        """Σ_j log Gamma(λ_j | a_j, b_j) (−inf or +inf at λ_j = 0 for a > 1 or a < 1)."""
+        lam = np.atleast_1d(np.asarray(rates, dtype=float))
+        a, b = self.parameters(lam.size)
+        return float(np.sum(stats.gamma.logpdf(lam, a, scale=1.0 / b)))
+
+
+@attrs.frozen
+class Beta:
+    r"""Beta(a, b) prior on a probability p (one per feature, independent):
+    :math:`p(p) = \frac{p^{a-1} (1-p)^{b-1}}{B(a, b)}`.
+
+    Conjugate to a :class:`~probmix.distributions.Bernoulli` probability: a − 1 and b − 1
+    act as pseudo-counts of ones and zeros. a = b = 1 is the uniform prior (MAP = maximum
+    likelihood); a, b > 1 keep every estimate strictly inside (0, 1).
+
+    Parameters
+    ----------
+    a, b : float or array-like of shape (n_features,)
+        Positive concentrations.
+
+    Examples
+    --------
+    >>> from probmix.priors import Beta
+    >>> Beta(1.0, 1.0).log_prob([0.3, 0.9])  # uniform on [0, 1]
+    0.0
+    """
+
+    a: np.ndarray = attrs.field(converter=_a, eq=_array_eq)
+    b: np.ndarray = attrs.field(converter=_b, eq=_array_eq)
+
+    def parameters(self, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+        """(a, b) as vectors of length ``n_features``."""
+        return _per_feature(self.a, "a", n_features), _per_feature(self.b, "b", n_features)
+
+    def log_prob(self, probabilities: Any) -> float:
+        """Σ_j log Beta(p_j | a_j, b_j)."""
+        p = np.atleast_1d(np.asarray(probabilities, dtype=float))
+        a, b = self.parameters(p.size)
+        return float(np.sum(stats.beta.logpdf(p, a, b)))

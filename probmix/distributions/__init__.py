@@ -1,12 +1,15 @@
 """Component families and covariance structures."""
 
 from .base import Distribution, Statistics
+from .bernoulli import Bernoulli, BernoulliStatistics
+from .categorical import Categorical, CategoricalStatistics
 from .covariance import (
     CovarianceStructure,
     DiagonalCovariance,
     FullCovariance,
     SphericalCovariance,
 )
+from .exponential import Exponential, ExponentialStatistics
 from .gaussian import (
     DiagonalNormal,
     Gaussian,
@@ -15,6 +18,9 @@ from .gaussian import (
     SphericalNormal,
     TiedNormal,
 )
+from .independent import IndependentComponents, IndependentStatistics, refine
+from .poisson import Poisson, PoissonStatistics
+from .student_t import StudentT, StudentTStatistics
 
 __all__ = [
     "Distribution",
@@ -29,4 +35,17 @@ __all__ = [
     "SphericalNormal",
     "TiedNormal",
     "GaussianStatistics",
+    "Poisson",
+    "PoissonStatistics",
+    "Bernoulli",
+    "BernoulliStatistics",
+    "Categorical",
+    "CategoricalStatistics",
+    "Exponential",
+    "ExponentialStatistics",
+    "StudentT",
+    "StudentTStatistics",
+    "IndependentComponents",
+    "IndependentStatistics",
+    "refine",
 ]
