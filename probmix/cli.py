@@ -1,19 +1,33 @@
 """The ``probmix`` command line (also ``python -m probmix``).
 
 Subcommands register themselves in :func:`build_parser`; each has a handler taking the parsed
-arguments and returning an exit code. Only ``demo`` exists so far; ``fit``, ``predict`` and
-``select`` are meant to follow the same pattern.
+arguments and returning an exit code:
+
+- ``probmix fit DATA.csv -k 3``: fit a GMM, print it, optionally save it (JSON, see
+  :mod:`probmix.io`) and plot it;
+- ``probmix predict MODEL.json DATA.csv``: labels, log-densities and responsibilities as CSV;
+- ``probmix select DATA.csv --k 1..8``: BIC/AIC/ICL over a grid (see :mod:`probmix.selection`);
+- ``probmix demo``: the bundled iris data.
+
+Results go to stdout, progress and warnings to stderr (one line each; ``--quiet`` silences
+them). Usage errors exit with 2, failures (a missing file, a non-numeric column, a fit that
+fails) with 1, each with a one-line message.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import math
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+import attrs
 import numpy as np
 
 __all__ = ["main", "build_parser"]
@@ -66,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", "-q", action="store_true",
                       help="print nothing; only write the figure")
     demo.set_defaults(handler=_demo)
+    _add_fit(commands)
+    _add_predict(commands)
+    _add_select(commands)
     return parser
 
 
@@ -228,6 +245,518 @@ def _adjusted_rand_index(labels_true: Any, labels_pred: Any) -> float:
     if fn == 0 and fp == 0:  # the same partition (also n < 2)
         return 1.0
     return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
+
+
+# -- shared by fit, predict and select --------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _k_list(text: str) -> list[int]:
+    """``3``, ``1..8``, ``1,2,5`` or ``2..4,8``: the numbers of components to try."""
+    values: list[int] = []
+    for part in text.split(","):
+        lo_text, sep, hi_text = part.strip().partition("..")
+        try:
+            lo = int(lo_text)
+            hi = int(hi_text) if sep else lo
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected K as 3, 1..8 or 1,2,5, got {text!r}") from None
+        if lo < 1 or hi < lo:
+            raise argparse.ArgumentTypeError(
+                f"expected K >= 1 and ranges low..high with low <= high, got {part.strip()!r}")
+        values.extend(range(lo, hi + 1))
+    return list(dict.fromkeys(values))
+
+
+def _covariance_list(text: str) -> list[str]:
+    from .gmm import COVARIANCE_TYPES
+
+    names = list(COVARIANCE_TYPES) if text == "all" else [t.strip() for t in text.split(",")]
+    for name in names:
+        if name not in COVARIANCE_TYPES:
+            raise argparse.ArgumentTypeError(
+                f"unknown covariance type {name!r} (choose from {', '.join(COVARIANCE_TYPES)}, "
+                "a comma-separated list of them, or all)")
+    return list(dict.fromkeys(names))
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", metavar="DATA.csv",
+                        help="a CSV file of numbers, one row per sample; a first row that is "
+                             "not all numbers is read as the column names")
+    parser.add_argument("--columns", "-c", metavar="COLS",
+                        help="comma-separated columns to use, by name (from the header) or "
+                             "0-based index (default: every column except --weights)")
+    parser.add_argument("--delimiter", default=",", metavar="CHAR",
+                        help="field separator (default: ','; use $'\\t' for tabs)")
+
+
+def _add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The GMM settings shared by fit and select."""
+    parser.add_argument("--weights", "-w", metavar="COL",
+                        help="a column of non-negative sample weights (name or index)")
+    parser.add_argument("--n-init", type=_positive_int, default=1, metavar="N",
+                        help="initialisations per fit; the best is kept (default: %(default)s)")
+    parser.add_argument("--max-iter", type=_positive_int, default=100, metavar="N",
+                        help="maximum EM iterations per initialisation (default: %(default)s)")
+    parser.add_argument("--tol", type=_non_negative_float, default=1e-3,
+                        help="stop when the per-row log-likelihood changes by less "
+                             "(default: %(default)s)")
+    parser.add_argument("--reg-covar", type=_non_negative_float, default=1e-6, metavar="R",
+                        help="added to every covariance diagonal (default: %(default)s)")
+    parser.add_argument("--init", dest="init_params", default="kmeans++",
+                        choices=["kmeans++", "kmeans", "random", "random_from_data"],
+                        help="how EM starts (default: %(default)s)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0,
+                        help="random_state, for reproducible fits (default: %(default)s)")
+    parser.add_argument("--plot", metavar="FIG.png",
+                        help="write a figure; the extension picks the format")
+    parser.add_argument("--save", metavar="MODEL.json",
+                        help="save the fitted model as JSON (read it back with "
+                             "'probmix predict' or probmix.io.load)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="print nothing but errors (files are still written)")
+
+
+def _add_fit(commands: Any) -> None:
+    fit = commands.add_parser(
+        "fit", help="fit a Gaussian mixture to a CSV file",
+        description="Fit a Gaussian mixture with K components by EM to the rows of a CSV "
+                    "file; print the weights, means, log-likelihood, BIC and AIC. Progress "
+                    "(one line per initialisation, or per iteration with -v) goes to stderr.",
+        epilog="example: probmix fit data.csv -k 3 --covariance diag --n-init 5 "
+               "--save model.json --plot fit.png")
+    _add_data_arguments(fit)
+    fit.add_argument("-k", "--n-components", type=_positive_int, required=True, metavar="K",
+                     help="number of components")
+    fit.add_argument("--covariance", default="full",
+                     choices=["full", "tied", "diag", "spherical"],
+                     help="covariance structure (default: %(default)s)")
+    _add_fit_arguments(fit)
+    fit.add_argument("--verbose", "-v", action="store_true",
+                     help="also show the log-likelihood every 10 iterations")
+    fit.set_defaults(handler=_fit)
+
+
+def _add_predict(commands: Any) -> None:
+    predict = commands.add_parser(
+        "predict", help="label the rows of a CSV file with a saved model",
+        description="Load a model saved by 'probmix fit --save' (or probmix.io.save) and write, "
+                    "for every row of DATA.csv, the most probable component (label), the log "
+                    "density and the responsibility of each component (p_0, p_1, ...) as CSV. "
+                    "The model's column names select the columns when the file has them.",
+        epilog="example: probmix predict model.json data.csv --output labels.csv")
+    predict.add_argument("model", metavar="MODEL.json", help="a saved GMM or MixtureModel")
+    _add_data_arguments(predict)
+    predict.add_argument("--output", "-o", metavar="OUT.csv",
+                         help="where to write the CSV (default: standard output)")
+    predict.add_argument("--quiet", "-q", action="store_true",
+                         help="print no summary (the CSV is still written)")
+    predict.set_defaults(handler=_predict)
+
+
+def _add_select(commands: Any) -> None:
+    select = commands.add_parser(
+        "select", help="choose the number of components (and covariance type) by BIC/AIC/ICL",
+        description="Fit a GMM for every K and covariance type, print BIC, AIC and ICL "
+                    "(lower is better; ICL also penalises overlapping components) and the best "
+                    "model. A fit that fails is listed with its reason.",
+        epilog="example: probmix select data.csv --k 1..8 --covariance full,diag "
+               "--criterion icl --plot selection.png")
+    _add_data_arguments(select)
+    select.add_argument("--k", "-k", dest="k", type=_k_list, default=list(range(1, 9)),
+                        metavar="K",
+                        help="numbers of components: 3, 1..8 or 1,2,5 (default: 1..8)")
+    select.add_argument("--covariance", type=_covariance_list, default=["full"],
+                        metavar="TYPES",
+                        help="covariance types, comma-separated, or all "
+                             "(full, tied, diag, spherical; default: full)")
+    select.add_argument("--criterion", choices=["bic", "aic", "icl"], default="bic",
+                        help="which criterion picks the best model (default: %(default)s)")
+    _add_fit_arguments(select)
+    select.set_defaults(handler=_select)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+@attrs.frozen
+class _Table:
+    """Columns read from a CSV file: the data, their names, and the weights (if asked)."""
+
+    X: np.ndarray
+    names: tuple[str, ...]
+    weights: np.ndarray | None
+    weight_name: str | None
+
+
+def _read_rows(path: Path, delimiter: str) -> tuple[list[str] | None, list[tuple[int, list[str]]]]:
+    """(header or None, [(line number, fields)]) of a CSV file; blank and '#' lines skipped."""
+    if not path.exists():
+        raise CommandError(f"cannot read {str(path)!r}: no such file")
+    if path.is_dir():
+        raise CommandError(f"cannot read {str(path)!r}: it is a directory")
+    if len(delimiter) != 1:
+        raise CommandError(f"--delimiter must be one character, got {delimiter!r}")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            rows = []
+            for fields in reader:
+                if not fields or all(not c.strip() for c in fields):
+                    continue
+                if fields[0].lstrip().startswith("#"):
+                    continue
+                rows.append((reader.line_num, [c.strip() for c in fields]))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CommandError(f"cannot read {str(path)!r}: {_one_line(exc)}") from None
+    if not rows:
+        raise CommandError(f"{str(path)!r} holds no data")
+    header = None
+    if not all(_is_number(c) for c in rows[0][1]):
+        header = rows[0][1]
+        rows = rows[1:]
+        if not rows:
+            raise CommandError(f"{str(path)!r} has a header but no data rows")
+    width = len(header) if header is not None else len(rows[0][1])
+    for line, fields in rows:
+        if len(fields) != width:
+            raise CommandError(f"{str(path)!r} line {line} has {len(fields)} fields, expected "
+                               f"{width}")
+    return header, rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve(spec: str, names: Sequence[str], what: str) -> int:
+    """A column given by name, or else by 0-based index."""
+    if spec in names:
+        return list(names).index(spec)
+    try:
+        index = int(spec)
+    except ValueError:
+        raise CommandError(f"unknown {what} {spec!r} (the columns are: "
+                           f"{', '.join(names)})") from None
+    if not 0 <= index < len(names):
+        raise CommandError(f"{what} index {index} is out of range: the file has {len(names)} "
+                           "columns (indices start at 0)")
+    return index
+
+
+def _read_table(path_text: str, columns: str | None, weights: str | None, delimiter: str,
+                default_columns: Sequence[str] | None = None) -> _Table:
+    """Read numeric columns (and a weights column) from a CSV file with numpy alone.
+
+    ``default_columns``: the names to use when ``columns`` is None and the file's header has
+    them all (the columns a saved model was fitted on).
+    """
+    path = Path(path_text)
+    header, rows = _read_rows(path, delimiter)
+    width = len(rows[0][1])
+    names = header if header is not None else [f"x{j}" for j in range(width)]
+    w_index = None if weights is None else _resolve(weights, names, "weights column")
+    if columns is not None:
+        specs = [c.strip() for c in columns.split(",") if c.strip()]
+        if not specs:
+            raise CommandError("--columns is empty")
+        chosen = [_resolve(c, names, "column") for c in specs]
+    elif default_columns is not None and header is not None and all(
+            c in header for c in default_columns):
+        chosen = [header.index(c) for c in default_columns]
+    else:
+        chosen = [j for j in range(width) if j != w_index]
+    if len(set(chosen)) != len(chosen):
+        raise CommandError("--columns names a column twice")
+    if w_index is not None and w_index in chosen:
+        raise CommandError(f"column {names[w_index]!r} is both a data column and the weights")
+    if not chosen:
+        raise CommandError("no data columns left (the only column is the weights)")
+
+    def numbers(j: int, role: str) -> np.ndarray:
+        out = np.empty(len(rows))
+        for i, (line, fields) in enumerate(rows):
+            cell = fields[j]
+            try:
+                value = float(cell)
+            except ValueError:
+                hint = (" (select numeric columns with --columns)" if role == "column" else "")
+                problem = "is empty" if not cell else f"holds {cell!r}"
+                raise CommandError(f"{role} {names[j]!r} is not numeric: line {line} "
+                                   f"{problem}{hint}") from None
+            if not math.isfinite(value):
+                raise CommandError(f"{role} {names[j]!r} has a missing or infinite value "
+                                   f"({cell}) on line {line}: remove or impute it")
+            out[i] = value
+        return out
+
+    X = np.column_stack([numbers(j, "column") for j in chosen])
+    w = None
+    if w_index is not None:
+        w = numbers(w_index, "weights column")
+        if np.any(w < 0) or not w.sum() > 0:
+            raise CommandError(f"weights column {names[w_index]!r} must be non-negative with a "
+                               "positive sum")
+    return _Table(X=X, names=tuple(names[j] for j in chosen), weights=w,
+                  weight_name=None if w_index is None else names[w_index])
+
+
+def _check_save(path_text: str | None) -> Path | None:
+    """Fail before fitting when the model file could not be written."""
+    if path_text is None:
+        return None
+    path = Path(path_text)
+    if path.is_dir():
+        raise CommandError(f"cannot save to {path_text!r}: it is a directory")
+    if not path.parent.is_dir():
+        raise CommandError(f"cannot save to {path_text!r}: directory {str(path.parent)!r} does "
+                           "not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise CommandError(f"cannot save to {path_text!r}: directory {str(path.parent)!r} is not "
+                           "writable")
+    return path
+
+
+def _check_plot(path_text: str | None) -> Path | None:
+    if path_text is None:
+        return None
+    path = Path(path_text)
+    _check_output(path)
+    return path
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    try:
+        fig.savefig(path, dpi=110)
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot write {str(path)!r}: {_one_line(exc)}") from None
+
+
+def _save_model(obj: Any, path: Path, metadata: dict[str, Any]) -> None:
+    from .io import save
+
+    try:
+        save(obj, path, metadata=metadata)
+    except OSError as exc:
+        raise CommandError(f"cannot save to {str(path)!r}: {_one_line(exc)}") from None
+
+
+def _gmm(args: argparse.Namespace, n_components: int, covariance_type: str,
+         verbose: int = 0) -> Any:
+    from .gmm import GMM
+
+    return GMM(n_components=n_components, covariance_type=covariance_type, tol=args.tol,
+               reg_covar=args.reg_covar, max_iter=args.max_iter, n_init=args.n_init,
+               init_params=args.init_params, random_state=args.seed, verbose=verbose)
+
+
+def _report_warnings(caught: Sequence[warnings.WarningMessage], command: str,
+                     quiet: bool) -> None:
+    if quiet:
+        return
+    for message in dict.fromkeys(_one_line(w.message) for w in caught):  # type: ignore[arg-type]
+        print(f"{PROG} {command}: warning: {message}", file=sys.stderr)
+
+
+# -- fit -------------------------------------------------------------------------------------
+def _fit(args: argparse.Namespace) -> int:
+    plot_path = _check_plot(args.plot)
+    save_path = _check_save(args.save)
+    table = _read_table(args.data, args.columns, args.weights, args.delimiter)
+    verbose = 0 if args.quiet else (2 if args.verbose else 1)
+    gmm = _gmm(args, args.n_components, args.covariance, verbose)
+    # GMM reports progress on stdout (like scikit-learn); here stdout carries the result,
+    # so progress goes to stderr.
+    with warnings.catch_warnings(record=True) as caught, \
+            contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("always")
+        try:
+            gmm.fit(table.X, sample_weight=table.weights)
+        except (ValueError, ArithmeticError) as exc:
+            raise CommandError(f"the fit failed: {_one_line(exc)}") from None
+    _report_warnings(caught, "fit", args.quiet)
+    if not args.quiet:
+        _describe_fit(gmm, table, sys.stdout)
+    if save_path is not None:
+        _save_model(gmm, save_path, {"columns": list(table.names), "weights": table.weight_name,
+                                     "data": os.path.basename(args.data)})
+        if not args.quiet:
+            print(f"model saved to {save_path}")
+    if plot_path is not None:
+        _save_figure(_fit_figure(gmm, table), plot_path)
+        if not args.quiet:
+            print(f"figure written to {plot_path}")
+    return 0
+
+
+def _describe_fit(gmm: Any, table: _Table, out: TextIO) -> None:
+    from .selection import criteria
+
+    n, d = table.X.shape
+    values = criteria(gmm.model_, table.X, table.weights)
+    weighted = f", weights from {table.weight_name!r}" if table.weight_name else ""
+    print(f"GMM with {gmm.n_components_} components, covariance {gmm.covariance_type!r}, "
+          f"fitted to {n} rows x {d} columns{weighted}", file=out)
+    print(f"best of {gmm.n_init} initialisation(s): "
+          f"{'converged' if gmm.converged_ else 'NOT converged'} after {gmm.n_iter_} iterations",
+          file=out)
+    total_w = float(table.weights.sum()) if table.weights is not None else float(n)
+    print(f"log-likelihood {values['log_likelihood']:.4f} "
+          f"({values['log_likelihood'] / total_w:.6f} per row), "
+          f"BIC {values['bic']:.4f}, AIC {values['aic']:.4f}, ICL {values['icl']:.4f}", file=out)
+    width = max(10, *(len(s) + 2 for s in table.names))
+    print("component  weight" + "".join(f"{s:>{width}}" for s in table.names), file=out)
+    for k in range(gmm.n_components_):
+        print(f"{k:>9d}  {gmm.weights_[k]:6.4f}"
+              + "".join(f"{m:>{width}.4g}" for m in gmm.means_[k]), file=out)
+
+
+def _fit_figure(gmm: Any, table: _Table) -> Any:
+    from matplotlib.figure import Figure
+
+    from .plot import plot_history, plot_responsibilities
+
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    if table.X.shape[1] >= 2:
+        left, right = fig.subplots(1, 2)
+        plot_responsibilities(gmm, table.X, ax=left, feature_names=table.names)
+        left.set_title("soft memberships" + (" (PCA projection)" if table.X.shape[1] > 2
+                                             else ""))
+    else:
+        right = fig.subplots()
+    plot_history(gmm.history_, ax=right)
+    right.set_title("EM history of the best initialisation")
+    return fig
+
+
+# -- predict ---------------------------------------------------------------------------------
+def _predict(args: argparse.Namespace) -> int:
+    from .gmm import GMM
+    from .io import read
+    from .mixture import MixtureModel
+
+    output = None if args.output is None else _check_save(args.output)
+    try:
+        saved = read(args.model)
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.model!r}: "
+                           f"{'no such file' if isinstance(exc, FileNotFoundError) else exc}"
+                           ) from None
+    except ValueError as exc:
+        raise CommandError(f"{args.model!r} is not a valid model file: {_one_line(exc)}"
+                           ) from None
+    obj = saved.object
+    if isinstance(obj, GMM):
+        if not hasattr(obj, "model_"):
+            raise CommandError(f"{args.model!r} holds a GMM that was never fitted")
+        model = obj.model_
+    elif isinstance(obj, MixtureModel):
+        model = obj
+    else:
+        raise CommandError(f"{args.model!r} holds a {type(obj).__name__}, not a mixture")
+    known = saved.metadata.get("columns")
+    default = known if isinstance(known, list) and all(isinstance(c, str) for c in known) else None
+    table = _read_table(args.data, args.columns, None, args.delimiter, default_columns=default)
+    if table.X.shape[1] != model.n_features:
+        raise CommandError(f"the model expects {model.n_features} columns, the data has "
+                           f"{table.X.shape[1]} ({', '.join(table.names)}); choose them with "
+                           "--columns")
+    try:
+        post = model.posterior(table.X)
+    except ValueError as exc:
+        raise CommandError(_one_line(exc)) from None
+    labels = np.argmax(post.log_resp, axis=1)
+    resp = np.exp(post.log_resp)
+    K = model.n_components
+    header = ["label", "log_density", *[f"p_{k}" for k in range(K)]]
+    lines = [",".join(header)]
+    # repr: the shortest text that reads back as the same float
+    lines += [",".join([str(int(c)), repr(float(ld)), *map(repr, map(float, r))])
+              for c, ld, r in zip(labels, post.log_evidence, resp)]
+    text = "\n".join(lines) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot write {str(output)!r}: {_one_line(exc)}") from None
+    if not args.quiet:
+        counts = np.bincount(labels, minlength=K)
+        print(f"wrote {len(labels)} rows (label, log_density, p_0..p_{K - 1}) to {output}; "
+              f"rows per component: {', '.join(f'{k}: {c}' for k, c in enumerate(counts))}")
+    return 0
+
+
+# -- select ----------------------------------------------------------------------------------
+def _select(args: argparse.Namespace) -> int:
+    from .selection import select_gmm
+
+    plot_path = _check_plot(args.plot)
+    save_path = _check_save(args.save)
+    table = _read_table(args.data, args.columns, args.weights, args.delimiter)
+
+    def progress(i: int, total: int, cand: Any) -> None:
+        if args.quiet:
+            return
+        status = (f"{args.criterion.upper()} {getattr(cand, args.criterion):.4f}, "
+                  f"{cand.n_iter} iterations" + ("" if cand.converged else ", NOT converged")
+                  if cand.ok else f"failed: {cand.reason}")
+        print(f"[{i}/{total}] {cand.name}: {status}", file=sys.stderr)
+
+    result = select_gmm(table.X, args.k, args.covariance, sample_weight=table.weights,
+                        progress=progress, tol=args.tol, reg_covar=args.reg_covar,
+                        max_iter=args.max_iter, n_init=args.n_init,
+                        init_params=args.init_params, random_state=args.seed)
+    if all(not c.ok for c in result.candidates):
+        raise CommandError(f"every candidate failed, e.g. {result.candidates[0].name}: "
+                           f"{result.candidates[0].reason}")
+    best = result.best(args.criterion)
+    if not args.quiet:
+        print(result.to_text())
+        print(f"best by {args.criterion.upper()}: {best.name} "
+              f"({args.criterion.upper()} {getattr(best, args.criterion):.4f})")
+    if save_path is not None:
+        _save_model(best.estimator, save_path,
+                    {"columns": list(table.names), "weights": table.weight_name,
+                     "data": os.path.basename(args.data), "criterion": args.criterion,
+                     args.criterion: getattr(best, args.criterion)})
+        if not args.quiet:
+            print(f"best model saved to {save_path}")
+    if plot_path is not None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(8, 5.5), layout="constrained")
+        ax = result.plot(fig.subplots())
+        ax.set_title(f"model selection on {os.path.basename(args.data)}")
+        _save_figure(fig, plot_path)
+        if not args.quiet:
+            print(f"figure written to {plot_path}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.patches import Ellipse
 
-__all__ = ["plot_history", "plot_responsibilities", "component_colors", "blend_colors"]
+__all__ = ["plot_history", "plot_responsibilities", "plot_selection", "component_colors",
+           "blend_colors"]
 
 PROJECTIONS = ("pca", None)
 
@@ -339,4 +340,87 @@ def plot_history(history: Any, ax: Axes | None = None, *, kl_ax: Axes | None = N
     else:
         ax.legend(loc="lower right", fontsize="small", framealpha=0.9)
         kl_ax.legend(loc="best", fontsize="small", framealpha=0.9)
+    return ax
+
+
+#: line style and marker of each model-selection criterion
+_CRITERION_STYLES = {"bic": ("-", "o"), "aic": ("--", "s"), "icl": (":", "^")}
+
+
+def plot_selection(result: Any, ax: Axes | None = None, *,
+                   criteria: Sequence[str] = ("bic", "aic", "icl")) -> Axes:
+    """Model-selection criteria against the number of components.
+
+    One colour per group of candidates (the covariance type for
+    :func:`~probmix.selection.select_gmm`), one line style per criterion; a star marks the
+    best candidate of each criterion (lowest value), and a red cross on the axis each
+    candidate that failed to fit.
+
+    Parameters
+    ----------
+    result : SelectionResult
+        From :func:`probmix.selection.select_gmm` or :func:`probmix.selection.compare`.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure by default.
+    criteria : sequence of {"bic", "aic", "icl"}, default=("bic", "aic", "icl")
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One line per (group, criterion), in that order, then the stars.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    from .selection import SelectionResult
+
+    if not isinstance(result, SelectionResult):
+        raise TypeError(f"expected a SelectionResult, got {type(result).__name__}")
+    for c in criteria:
+        if c not in _CRITERION_STYLES:
+            raise ValueError(f"criteria must be among {tuple(_CRITERION_STYLES)}, got {c!r}")
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    groups = list(dict.fromkeys(c.group for c in result.candidates))
+    colors = component_colors(len(groups))
+    ok = [c for c in result.candidates if c.ok]
+    for g, color in zip(groups, colors):
+        members = sorted((c for c in ok if c.group == g), key=lambda c: c.n_components)
+        if not members:
+            continue
+        k = [c.n_components for c in members]
+        for crit in criteria:
+            style, marker = _CRITERION_STYLES[crit]
+            ax.plot(k, [getattr(c, crit) for c in members], linestyle=style, marker=marker,
+                    color=color[:3], markersize=4, linewidth=1.4, label=f"{crit.upper()}, {g}")
+    # Two small legends instead of one entry per line: colour = group, style = criterion.
+    handles = [Line2D([], [], color=color[:3], linewidth=2.5, label=g)
+               for g, color in zip(groups, colors)] if len(groups) > 1 else []
+    handles += [Line2D([], [], color="0.25",
+                       linestyle=_CRITERION_STYLES[c][0],  # type: ignore[arg-type]
+                       marker=_CRITERION_STYLES[c][1], markersize=4, label=c.upper())
+                for c in criteria]
+    if ok:
+        for crit in criteria:
+            best = result.best(crit)
+            ax.plot([best.n_components], [getattr(best, crit)], marker="*", markersize=15,
+                    color="gold", markeredgecolor="black", linestyle="none", zorder=5,
+                    label=f"best {crit.upper()}: {best.name}")
+        names = "; ".join(f"{c.upper()} {result.best(c).name}" for c in criteria)
+        handles.append(Line2D([], [], marker="*", markersize=12, color="gold",
+                              markeredgecolor="black", linestyle="none", label=f"best: {names}"))
+    failed = [c for c in result.candidates if not c.ok]
+    if failed:
+        # at the bottom of the axes, whatever the criteria's scale
+        ax.plot([c.n_components for c in failed], [0.03] * len(failed), "x", color="red",
+                markersize=8, transform=ax.get_xaxis_transform(), linestyle="none",
+                label="failed")
+        handles.append(Line2D([], [], marker="x", color="red", linestyle="none",
+                              label=f"failed to fit ({len(failed)})"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("number of components K")
+    ax.set_ylabel("criterion (lower is better)")
+    ax.legend(handles=handles, loc="best", fontsize="small", framealpha=0.9)
     return ax
