@@ -24,10 +24,15 @@ def check_data(X: Any, *, name: str = "X", n_features: int | None = None,
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"{name} could not be read as an array: {exc}") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+    if arr.dtype == object:  # e.g. from pandas: fine if every entry is a real number
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold numbers: {exc}") from None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"{name} must hold numbers, got an array of dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real, got an array of dtype {arr.dtype}")
+        raise ValueError(f"{name} must be real (Complex data not supported: dtype {arr.dtype})")
     if arr.ndim != 2:
         hint = " (use X.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
         raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features), "

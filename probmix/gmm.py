@@ -479,6 +479,10 @@ def _check_input(X: Any, *, n_features: int | None = None, min_samples: int = 1)
     if shape is not None and len(shape) == 2 and shape[1] == 0:
         raise ValueError(f"X has no features: 0 feature(s) (shape={shape}) while a minimum of 1 "
                          "is required.")
+    if n_features is not None and shape is not None and len(shape) == 2 \
+            and shape[1] != n_features:
+        raise ValueError(f"X has {shape[1]} features, but GMM is expecting {n_features} "
+                         "features as input (the number it was fitted with)")
     if shape is not None and len(shape) == 2 and shape[0] < min_samples:
         raise ValueError(f"X needs at least {min_samples} sample(s), got n_samples={shape[0]}")
     return check_data(X, min_samples=min_samples, n_features=n_features)

@@ -28,17 +28,28 @@ __all__ = [
 INIT_METHODS: tuple[str, ...] = ("kmeans++", "kmeans", "random", "random_from_data")
 
 
-def _sq_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances (n, K), clipped at 0 against round-off.
+class _Distances:
+    """Squared Euclidean distances from the rows of X to changing sets of centers.
 
-    ‖x‖² − 2x·c + ‖c‖² is one GEMM, but it cancels catastrophically when the data sit far
-    from the origin, so both sides are first shifted to the centers' mean.
+    ‖x − s‖² − 2 (x − s)·(c − s) + ‖c − s‖² is one GEMM per set of centers; the shift s (the
+    mean of the rows) keeps the expansion from cancelling when the data sit far from the
+    origin, and the rows' part is computed once.
     """
-    shift = centers.mean(axis=0)
-    X, centers = X - shift, centers - shift
-    d2 = (np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * X @ centers.T
-          + np.einsum("ij,ij->i", centers, centers)[None, :])
-    return np.maximum(d2, 0.0)
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.shift = X.mean(axis=0)
+        self.rows = X - self.shift
+        self.norms = np.einsum("ij,ij->i", self.rows, self.rows)
+
+    def to(self, centers: np.ndarray) -> np.ndarray:
+        """(n_centers, n_samples), clipped at 0 against round-off: rows of this layout make
+        the reductions over centers (argmin, minimum) run along contiguous memory."""
+        c = centers - self.shift
+        d2 = c @ self.rows.T
+        d2 *= -2.0
+        d2 += self.norms
+        d2 += np.einsum("ij,ij->i", c, c)[:, None]
+        return np.maximum(d2, 0.0, out=d2)
 
 
 def _too_few_distinct(n_components: int) -> ValueError:
@@ -64,7 +75,8 @@ def kmeans_plusplus(X: np.ndarray, n_components: int, rng: np.random.Generator,
     centers = np.empty((n_components, X.shape[1]))
     first = rng.choice(n, p=w / w.sum())
     centers[0] = X[first]
-    closest = _sq_distances(X, centers[:1])[:, 0]
+    distances = _Distances(X)
+    closest = distances.to(centers[:1])[0]
     for c in range(1, n_components):
         potential = w * closest
         total = potential.sum()
@@ -73,10 +85,10 @@ def kmeans_plusplus(X: np.ndarray, n_components: int, rng: np.random.Generator,
         cumulative = np.cumsum(potential)
         candidates = np.searchsorted(cumulative, rng.uniform(size=n_trials) * total)
         candidates = np.minimum(candidates, n - 1)
-        cand_d2 = np.minimum(closest[:, None], _sq_distances(X, X[candidates]))
-        best = int(np.argmin(w @ cand_d2))
+        cand_d2 = np.minimum(closest, distances.to(X[candidates]))  # (n_trials, n)
+        best = int(np.argmin(cand_d2 @ w))
         centers[c] = X[candidates[best]]
-        closest = cand_d2[:, best]
+        closest = cand_d2[best]
     return centers
 
 
@@ -89,11 +101,12 @@ def kmeans(X: np.ndarray, n_components: int, rng: np.random.Generator,
     X = np.asarray(X, dtype=np.float64)
     w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     centers = kmeans_plusplus(X, n_components, rng, w)
+    distances = _Distances(X)
     for _ in range(n_iter):
-        labels = np.argmin(_sq_distances(X, centers), axis=1)
+        labels = np.argmin(distances.to(centers), axis=0)
         one_hot = np.zeros((X.shape[0], n_components))
         one_hot[np.arange(X.shape[0]), labels] = w
-        mass = one_hot.sum(axis=0)
+        mass = np.bincount(labels, weights=w, minlength=n_components)
         new = np.where(mass[:, None] > 0, (one_hot.T @ X) / np.maximum(mass, 1e-300)[:, None],
                        centers)
         if np.allclose(new, centers, rtol=0, atol=0):
@@ -104,7 +117,7 @@ def kmeans(X: np.ndarray, n_components: int, rng: np.random.Generator,
 
 def responsibilities_from_centers(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """One-hot responsibilities (n_samples, n_centers): each row to its nearest center."""
-    labels = np.argmin(_sq_distances(X, centers), axis=1)
+    labels = np.argmin(_Distances(X).to(centers), axis=0)
     resp = np.zeros((X.shape[0], centers.shape[0]))
     resp[np.arange(X.shape[0]), labels] = 1.0
     return resp

@@ -9,14 +9,15 @@ the evidence log p(x_i) its log-sum-exp over k.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
 from ._validation import as_rng, check_data, check_sample_weight, readonly
-from .distributions.base import Distribution, Statistics
+from .distributions.base import Distribution, Statistics, StatisticsBatch
 from .exceptions import SingularCovarianceError
 
 __all__ = ["MixtureModel", "MixtureStatistics", "Posterior", "update_components"]
@@ -44,7 +45,12 @@ def _simplex(value: Any) -> np.ndarray:
     if abs(w.sum() - 1.0) > 1e-6:
         raise ValueError(f"weights must sum to 1 (a point of the simplex), got sum "
                          f"{float(w.sum())}")
-    return readonly(w / w.sum())
+    # Renormalise only beyond round-off: dividing a sum of 1 ± 2ε again would move weights
+    # by an ulp, and a model rebuilt from its own fields would no longer equal itself.
+    total = w.sum()
+    if abs(total - 1.0) > 8 * w.size * np.finfo(float).eps:
+        w = w / total
+    return readonly(w)
 
 
 def _as_tuple(components: Iterable[Distribution]) -> tuple[Distribution, ...]:
@@ -73,12 +79,11 @@ class MixtureStatistics(Statistics):
 
         ``components`` are component instances, or family classes whose
         ``sufficient_statistics`` is a classmethod (used to start EM from responsibilities).
+        Each family summarises its components at once (:meth:`Distribution.statistics_many`).
         """
         families = tuple(c if isinstance(c, type) else type(c) for c in components)
-        # A class here has a classmethod sufficient_statistics (see the Distribution contract).
-        stats = tuple(c.sufficient_statistics(X, q[:, k])  # type: ignore[call-arg,arg-type]
-                      for k, c in enumerate(components))
-        return cls(masses=q.sum(axis=0, dtype=np.float64), components=stats, families=families)
+        groups = tuple((f, tuple(idx)) for f, idx in _groups(families).items())
+        return _StatisticsParts.of(X, q, components, groups).finish(families)
 
     def __add__(self, other: MixtureStatistics) -> MixtureStatistics:
         if not isinstance(other, MixtureStatistics):
@@ -87,6 +92,42 @@ class MixtureStatistics(Statistics):
             masses=self.masses + other.masses,
             components=tuple(a + b for a, b in zip(self.components, other.components)),
             families=self.families)
+
+
+@attrs.frozen
+class _StatisticsParts:
+    """Statistics of one chunk by family group, before they are split per component: the EM
+    pass adds these (arrays, for batched families) and builds MixtureStatistics once."""
+
+    masses: np.ndarray
+    groups: tuple[tuple[tuple[int, ...], StatisticsBatch], ...]
+
+    @classmethod
+    def of(cls, X: np.ndarray, q: np.ndarray,
+           components: Sequence[Distribution | type[Distribution]],
+           groups: Sequence[tuple[type[Distribution], tuple[int, ...]]],
+           workspace: dict[Any, Any] | None = None) -> _StatisticsParts:
+        parts = []
+        everything = tuple(range(q.shape[1]))
+        for family, idx in groups:
+            cols = q if idx == everything else q[:, list(idx)]  # one family: no copy
+            parts.append((idx, family.statistics_many(
+                [components[k] for k in idx], X, cols,
+                workspace=None if workspace is None else workspace.get(family))))
+        return cls(masses=q.sum(axis=0, dtype=np.float64), groups=tuple(parts))
+
+    def __add__(self, other: _StatisticsParts) -> _StatisticsParts:
+        return _StatisticsParts(masses=self.masses + other.masses, groups=tuple(
+            (idx, a + b) for (idx, a), (_, b) in zip(self.groups, other.groups)))
+
+    def finish(self, families: tuple[type[Distribution], ...]) -> MixtureStatistics:
+        stats: list[Statistics | None] = [None] * len(families)
+        for idx, batch in self.groups:
+            for k, s in zip(idx, batch.unstack()):
+                stats[k] = s
+        assert all(s is not None for s in stats)
+        return MixtureStatistics(masses=self.masses, components=tuple(stats),  # type: ignore[arg-type]
+                                 families=families)
 
 
 @attrs.frozen
@@ -142,6 +183,9 @@ class MixtureModel(Distribution):
     weights: np.ndarray = attrs.field(converter=_simplex, eq=_array_eq)
     components: tuple[Distribution, ...] = attrs.field(converter=_as_tuple)
     log_weights: np.ndarray = attrs.field(init=False, eq=False, repr=False)
+    # family groups of the components with positive weight (the ones that are scored)
+    _live_groups: tuple[tuple[type[Distribution], tuple[int, ...]], ...] = attrs.field(
+        init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if len(self.components) != self.weights.size:
@@ -156,6 +200,10 @@ class MixtureModel(Distribution):
             raise ValueError(f"components disagree on n_features: {sorted(dims)}")
         with np.errstate(divide="ignore"):
             object.__setattr__(self, "log_weights", readonly(np.log(self.weights)))
+        live = [k for k in range(len(self.components)) if self.weights[k] > 0]
+        families = [type(self.components[k]) for k in live]
+        object.__setattr__(self, "_live_groups", tuple(
+            (f, tuple(live[j] for j in idx)) for f, idx in _groups(families).items()))
 
     # -- Distribution contract ------------------------------------------------------------------
     @property
@@ -183,20 +231,60 @@ class MixtureModel(Distribution):
         self.check_support(X)
         return self._log_joint(X)
 
-    def check_support(self, X: np.ndarray) -> None:
-        """Every component's support check (components of one family may differ in support,
-        e.g. categoricals with different numbers of categories)."""
+    def support_mask(self, X: np.ndarray) -> np.ndarray:
+        """A row is in a mixture's support if it is in some component's."""
+        mask = np.zeros(np.shape(X)[0], dtype=bool)
         for c in self.components:
-            c.check_support(X)
+            mask |= c.support_mask(X)
+        return mask
 
-    def _log_joint(self, X: np.ndarray) -> np.ndarray:
-        """:meth:`log_joint` for data already validated (the EM loop checks X once)."""
-        # float32 data is scored in float32 (as scikit-learn does); all else in float64
-        out = np.full((X.shape[0], self.n_components), -np.inf,
-                      dtype=X.dtype if X.dtype == np.float32 else np.float64)
+    def check_support(self, X: np.ndarray) -> None:
+        """Raise ``ValueError`` for the first row outside every component's support, saying
+        what each component requires."""
+        if self.n_components == 1:
+            self.components[0].check_support(X)
+            return
+        outside = ~self.support_mask(X)
+        if not np.any(outside):
+            return
+        row = int(np.argmax(outside))
+        reasons = []
         for k, c in enumerate(self.components):
-            if self.weights[k] > 0:
-                out[:, k] = self.log_weights[k] + c.log_prob(X)
+            try:
+                c.check_support(X[row:row + 1])
+            except ValueError as exc:
+                # the component saw the row alone: drop its "at row 0"
+                reasons.append(f"component {k} ({type(c).__name__}): "
+                               + re.sub(r",? at row 0$", "", str(exc)))
+        raise ValueError(f"X row {row} lies outside the support of every component: "
+                         + "; ".join(reasons))
+
+    def _log_joint(self, X: np.ndarray, workspace: dict[Any, Any] | None = None) -> np.ndarray:
+        """:meth:`log_joint` for data already validated (the EM loop checks X once).
+
+        Each family scores its components at once (:meth:`Distribution.log_prob_many`);
+        ``workspace`` (one dict per chunk of rows) lets it keep intermediate results for
+        :meth:`_statistics_parts` on the same rows.
+        """
+        # float32 data is scored in float32 (as scikit-learn does); all else in float64
+        dtype = X.dtype if X.dtype == np.float32 else np.float64
+        groups = self._live_groups
+        if len(groups) == 1 and len(groups[0][1]) == self.n_components:
+            family, _ = groups[0]  # one family, every component live: no scatter into columns
+            out = np.asarray(family.log_prob_many(
+                self.components, X,
+                workspace=None if workspace is None else workspace.setdefault(family, {})))
+            if out.dtype != dtype or not out.flags.writeable:
+                out = out.astype(dtype)
+            out += self.log_weights.astype(dtype)
+            return out
+        # column-major: the posterior's reductions over k run down contiguous columns
+        out = np.full((X.shape[0], self.n_components), -np.inf, dtype=dtype, order="F")
+        for family, idx in groups:
+            cols = family.log_prob_many(
+                [self.components[k] for k in idx], X,
+                workspace=None if workspace is None else workspace.setdefault(family, {}))
+            out[:, list(idx)] = self.log_weights[list(idx)] + cols
         return out
 
     def posterior(self, X: Any) -> Posterior:
@@ -232,12 +320,28 @@ class MixtureModel(Distribution):
 
     def sufficient_statistics(self, X: np.ndarray, weights: np.ndarray) -> MixtureStatistics:
         """Expected statistics under the posterior: the E-step of a nested mixture."""
-        q = self.responsibilities(X) * np.asarray(weights, dtype=float)[:, None]
+        X = np.asarray(X)
+        # the posterior of the rows as they are (an empty chunk gives the neutral element)
+        q = (np.exp(self._posterior(self._log_joint(X)).log_resp)
+             * np.asarray(weights, dtype=float)[:, None])
         return self.component_statistics(X, q)
 
     def component_statistics(self, X: np.ndarray, q: np.ndarray) -> MixtureStatistics:
         """Statistics of ``X`` with column k of ``q`` (n, K) as the weights of component k."""
-        return MixtureStatistics.of(X, q, self.components)
+        return self._statistics_parts(X, q).finish(tuple(type(c) for c in self.components))
+
+    def _statistics_parts(self, X: np.ndarray, q: np.ndarray,
+                          workspace: dict[Any, Any] | None = None) -> _StatisticsParts:
+        """The statistics of one chunk, grouped as :meth:`_log_joint` scored it (so a family
+        can reuse what it kept in ``workspace``); components of zero weight are summarised
+        one by one."""
+        parts = _StatisticsParts.of(X, q, self.components, self._live_groups, workspace)
+        dead = tuple(k for k in range(self.n_components) if not self.weights[k] > 0)
+        if not dead:
+            return parts
+        rest = _StatisticsParts.of(X, q, self.components,
+                                   [(type(self.components[k]), (k,)) for k in dead])
+        return _StatisticsParts(masses=parts.masses, groups=parts.groups + rest.groups)
 
     @classmethod
     def from_statistics(cls, stats: MixtureStatistics, prior: Any = None, *,
@@ -248,8 +352,9 @@ class MixtureModel(Distribution):
         ----------
         stats : MixtureStatistics
             Accumulated statistics.
-        prior : object, optional
-            Passed to every family's ``from_statistics_many`` (e.g. a ``CovarianceRidge``).
+        prior : object or mapping, optional
+            Passed to every family's ``from_statistics_many`` (e.g. a ``CovarianceRidge``);
+            a mapping ``{family: prior}`` gives each family its own.
         fallback : MixtureModel, optional
             A component whose mass N_k is (numerically) zero cannot be re-estimated; with a
             fallback it keeps the fallback's parameters (its weight is ~0, so it no longer
@@ -273,8 +378,20 @@ class MixtureModel(Distribution):
 
     def components_log_prior(self, prior: Any) -> float:
         """Σ log p(θ_k) under a component prior, each family scoring its own components."""
-        return sum(family.log_prior_many([self.components[k] for k in idx], prior)
+        return sum(family.log_prior_many([self.components[k] for k in idx],
+                                         prior_for(prior, family))
                    for family, idx in _groups([type(c) for c in self.components]).items())
+
+    @classmethod
+    def from_statistics_many(cls, stats: Sequence[Any], prior: Any = None, *,
+                             fixed: Sequence[frozenset[str]] | None = None,
+                             current: Sequence[Any] | None = None) -> list[MixtureModel]:
+        """Nested mixtures: one inner M-step each, inner components without mass keeping the
+        current parameters (as at the outer level)."""
+        if fixed is not None and any(fixed):
+            return super().from_statistics_many(stats, prior, fixed=fixed, current=current)
+        return [cls.from_statistics(s, prior, fallback=None if current is None else current[i])
+                for i, s in enumerate(stats)]
 
     def expected_log_joint(self, stats: MixtureStatistics) -> float | None:
         """Σ_i Σ_k w_i q_ik (log π_k + log p_k(x_i)) from statistics, or None if a family lacks
@@ -308,7 +425,8 @@ class MixtureModel(Distribution):
         rng = as_rng(rng)
         counts = rng.multinomial(n_samples, self.weights)
         labels = np.repeat(np.arange(self.n_components), counts)
-        X = np.concatenate([c.sample(int(m), rng) for c, m in zip(self.components, counts)])
+        X = np.concatenate([_rows(c.sample(int(m), rng))
+                            for c, m in zip(self.components, counts)])
         order = rng.permutation(n_samples)
         return X[order], labels[order]
 
@@ -327,6 +445,23 @@ class MixtureModel(Distribution):
         X = check_data(X, n_features=self.n_features, expected_by="the model has")
         w = check_sample_weight(sample_weight, X.shape[0])
         return float(w @ self.log_prob(X)), float(w.sum())
+
+
+def _rows(sample: Any) -> np.ndarray:
+    """The rows of a component's sample (a nested mixture also returns its labels)."""
+    return sample[0] if isinstance(sample, tuple) else sample
+
+
+def prior_for(prior: Any, family: type[Distribution]) -> Any:
+    """The component prior a family gets: ``prior`` itself, or, for a mapping
+    ``{family: prior}`` (heterogeneous mixtures), the entry of the family or of its nearest
+    base class (``None`` if there is none)."""
+    if not isinstance(prior, Mapping):
+        return prior
+    for base in family.__mro__:
+        if base in prior:
+            return prior[base]
+    return None
 
 
 def update_components(stats: MixtureStatistics, prior: Any = None, *,
@@ -362,7 +497,7 @@ def update_components(stats: MixtureStatistics, prior: Any = None, *,
         if live:
             try:
                 fitted = family.from_statistics_many(
-                    [stats.components[k] for k in live], prior,
+                    [stats.components[k] for k in live], prior_for(prior, family),
                     fixed=[held[k] for k in live],
                     current=None if current is None else [current.components[k] for k in live])
             except SingularCovarianceError as exc:

@@ -11,11 +11,12 @@ import abc
 from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
+import attrs
 import numpy as np
 
 from .._validation import check_data, check_sample_weight
 
-__all__ = ["Distribution", "Statistics"]
+__all__ = ["Distribution", "Statistics", "StatisticsBatch", "StatisticsList"]
 
 D = TypeVar("D", bound="Distribution")
 S = TypeVar("S", bound="Statistics")
@@ -38,6 +39,47 @@ class Statistics(abc.ABC):
         """The statistics of the union of the two sets of rows."""
 
 
+class StatisticsBatch(Statistics):
+    """The statistics of several components of one family, as one additive value.
+
+    Returned by :meth:`Distribution.statistics_many`; ``+`` adds the per-component statistics
+    (``a + b`` for two batches of the same components), and :meth:`unstack` gives one
+    :class:`Statistics` per component. A batched family keeps stacked arrays here, so a chunked
+    pass adds arrays instead of K objects per chunk.
+    """
+
+    @abc.abstractmethod
+    def unstack(self) -> list[Statistics]:
+        """One statistics object per component, in order."""
+
+
+def _tuple(items: Sequence[Statistics]) -> tuple[Statistics, ...]:
+    return tuple(items)
+
+
+@attrs.frozen
+class StatisticsList(StatisticsBatch):
+    """The default :class:`StatisticsBatch`: a tuple of per-component statistics."""
+
+    items: tuple[Statistics, ...] = attrs.field(converter=_tuple)
+
+    @property
+    def total_weight(self) -> float:
+        return float(sum(s.total_weight for s in self.items))
+
+    def __add__(self, other: StatisticsBatch) -> StatisticsList:
+        if not isinstance(other, StatisticsBatch):
+            return NotImplemented
+        theirs = other.unstack()
+        if len(theirs) != len(self.items):
+            raise ValueError(f"cannot add statistics of {len(theirs)} components to those of "
+                             f"{len(self.items)}")
+        return StatisticsList([a + b for a, b in zip(self.items, theirs)])
+
+    def unstack(self) -> list[Statistics]:
+        return list(self.items)
+
+
 class Distribution(abc.ABC):
     """A probability distribution over rows of ``n_features`` values: a mixture component family.
 
@@ -55,7 +97,10 @@ class Distribution(abc.ABC):
     MAP), :meth:`from_statistics_partial` (updates with some parameters held fixed), and
     :meth:`from_statistics_many`, :meth:`n_parameters_many`, :meth:`log_prior_many` (a family
     that pools across components, like a tied covariance, overrides these, so nothing outside
-    the family needs to know about it).
+    the family needs to know about it). For speed, :meth:`log_prob_many` and
+    :meth:`statistics_many` score and summarise all components of one family in a mixture at
+    once (the defaults loop over the components; the Gaussian families use batched GEMM
+    kernels).
 
     Implementations are immutable (``attrs.frozen``): an update returns a new object.
     """
@@ -76,7 +121,8 @@ class Distribution(abc.ABC):
 
     @abc.abstractmethod
     def log_prob(self, X: np.ndarray) -> np.ndarray:
-        """Log density ``log p(x_i)`` of each row, an ndarray of shape (n_samples,)."""
+        """Log density ``log p(x_i)`` of each row, an ndarray of shape (n_samples,); -inf for
+        a row outside the support (never NaN)."""
 
     @abc.abstractmethod
     def sufficient_statistics(self, X: np.ndarray, weights: np.ndarray) -> Statistics:
@@ -96,17 +142,34 @@ class Distribution(abc.ABC):
         """Draw ``n_samples`` rows, an ndarray of shape (n_samples, n_features)."""
 
     # -- optional hooks with generic defaults ---------------------------------------------------
+    def support_mask(self, X: np.ndarray) -> np.ndarray:
+        """Which rows lie in the support, a boolean ndarray of shape (n_samples,).
+
+        A mixture accepts a row that *some* component accepts (a Gaussian bulk with an
+        exponential tail scores negative values). Default: every finite row.
+        """
+        return np.ones(np.shape(X)[0], dtype=bool)
+
     def check_support(self, X: np.ndarray) -> None:
         """Raise ``ValueError`` naming the column if a row lies outside the support.
 
         Called once per fit and by the public scoring methods of a mixture, never inside the
-        EM loop. The default accepts every finite row (a Gaussian's support is all of ℝᵈ).
+        EM loop. The default refuses the rows :meth:`support_mask` excludes (none, unless a
+        family says otherwise: a Gaussian's support is all of ℝᵈ); families override it to
+        name the column and the problem.
         """
+        outside = ~self.support_mask(X)
+        if np.any(outside):
+            row = int(np.argmax(outside))
+            raise ValueError(f"X row {row} lies outside the support of {type(self).__name__}")
 
     def expected_log_prob(self, stats: Any) -> float:
         """``Σ_i w_i log p(x_i)`` computed from the statistics alone.
 
         Optional: it lets EM report ``L(q, θ_new)`` after each M-step without another pass.
+        For a family whose statistics depend on the parameters (latent variables, as in
+        StudentT) it is the bound at the parameters the statistics were taken with: equal to
+        Σ w log p(x) there, and a lower bound for any other parameters.
         """
         raise NotImplementedError
 
@@ -165,6 +228,35 @@ class Distribution(abc.ABC):
         if unknown:
             raise ValueError(f"{sorted(unknown)} are not parameters of {cls.__name__} (its "
                              f"parameter groups: {list(cls.parameter_names)}, or 'all')")
+
+    @classmethod
+    def log_prob_many(cls, components: Sequence[Distribution], X: np.ndarray, *,
+                      workspace: dict[str, Any] | None = None) -> np.ndarray:
+        """``log p_j(x_i)`` for several components of this family, shape (n_samples, m).
+
+        ``workspace`` is a dict private to one chunk of rows: a family may keep intermediate
+        results there for :meth:`statistics_many` on the same rows and components. Overrides
+        must give the same numbers as this default (to round-off), which loops over the
+        components.
+        """
+        if not components:
+            return np.empty((X.shape[0], 0))
+        # column-major (n, m): reductions over the components then run along rows
+        return np.stack([c.log_prob(X) for c in components]).T
+
+    @classmethod
+    def statistics_many(cls, components: Sequence[Distribution | type[Distribution]],
+                        X: np.ndarray, weights: np.ndarray, *,
+                        workspace: dict[str, Any] | None = None) -> StatisticsBatch:
+        """Statistics of several components at once: column j of ``weights`` (n_samples, m)
+        weighs the rows for ``components[j]`` (an instance, or a family class whose
+        ``sufficient_statistics`` is a classmethod).
+
+        Returns a :class:`StatisticsBatch` (additive across chunks; ``unstack()`` gives one
+        statistics object per component). The default loops over the components.
+        """
+        return StatisticsList([c.sufficient_statistics(X, weights[:, j])  # type: ignore[call-arg,arg-type]
+                               for j, c in enumerate(components)])
 
     @classmethod
     def log_prior_many(cls, components: Sequence[Distribution], prior: Any) -> float:

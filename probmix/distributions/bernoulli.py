@@ -166,6 +166,9 @@ class Bernoulli(Distribution):
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return (rng.random((n_samples, self.n_features)) < self.probability).astype(np.float64)
 
+    def support_mask(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(((np.asarray(X) == 0) | (np.asarray(X) == 1)).all(axis=1))
+
     def check_support(self, X: np.ndarray) -> None:
         """Every entry must be 0 or 1."""
         X = np.asarray(X)

@@ -253,6 +253,9 @@ class Categorical(Distribution):
         return np.column_stack([rng.choice(p.size, size=n_samples, p=p)
                                 for p in self.probabilities]).astype(np.float64)
 
+    def support_mask(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(_code_mask(np.asarray(X), np.array(self.n_categories)).all(axis=1))
+
     def check_support(self, X: np.ndarray) -> None:
         """Column j must hold integer codes in [0, C_j)."""
         X = np.asarray(X)

@@ -151,6 +151,9 @@ class Exponential(Distribution):
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return rng.exponential(1.0 / self.rate, size=(n_samples, self.n_features))
 
+    def support_mask(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray((np.asarray(X) >= 0).all(axis=1))
+
     def check_support(self, X: np.ndarray) -> None:
         """Every entry must be ≥ 0."""
         X = np.asarray(X)

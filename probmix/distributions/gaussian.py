@@ -17,7 +17,8 @@ import numpy as np
 
 from .._validation import readonly
 from ..priors import CovarianceRidge, NormalInverseWishart
-from .base import Distribution, Statistics
+from . import _batched
+from .base import Distribution, Statistics, StatisticsBatch
 from .covariance import (
     CovarianceStructure,
     DiagonalCovariance,
@@ -69,6 +70,9 @@ class GaussianStatistics(Statistics):
                        structure=structure)
         w = np.asarray(weights, dtype=np.float64)
         Xd = np.asarray(X, dtype=np.float64)
+        used = w != 0.0
+        if np.count_nonzero(used) < 0.5 * w.size:  # e.g. one-hot starting responsibilities
+            w, Xd = w[used], Xd[used]
         mean = (w @ Xd) / n
         return cls(weight=n, mean=mean, scatter=structure.scatter(Xd - mean, w),
                    structure=structure)
@@ -180,6 +184,37 @@ class Gaussian(Distribution):
     @classmethod
     def sufficient_statistics(cls, X: np.ndarray, weights: np.ndarray) -> GaussianStatistics:
         return GaussianStatistics.of(X, weights, cls._structure)
+
+    @classmethod
+    def log_prob_many(cls, components: Sequence[Distribution], X: np.ndarray, *,
+                      workspace: dict[str, Any] | None = None) -> np.ndarray:
+        """All components at once by one GEMM (see :mod:`probmix.distributions._batched`);
+        the per-component loop for subclasses that change ``log_prob``."""
+        kernel = cls._kernel(components, X)
+        if kernel is None:
+            return super().log_prob_many(components, X, workspace=workspace)
+        return kernel.log_prob(X, workspace)
+
+    @classmethod
+    def statistics_many(cls, components: Sequence[Distribution | type[Distribution]],
+                        X: np.ndarray, weights: np.ndarray, *,
+                        workspace: dict[str, Any] | None = None) -> StatisticsBatch:
+        """Every component's statistics from one pass, reusing the residuals that
+        :meth:`log_prob_many` left in ``workspace`` for the same rows."""
+        kernel = cls._kernel(components, X)
+        if kernel is None:
+            return super().statistics_many(components, X, weights, workspace=workspace)
+        return kernel.statistics(X, weights, workspace)
+
+    @classmethod
+    def _kernel(cls, components: Sequence[Any], X: np.ndarray) -> Any:
+        # a subclass that scores or summarises differently keeps the per-component path
+        if (cls.log_prob is not Gaussian.log_prob
+                or cls.sufficient_statistics.__func__  # type: ignore[attr-defined]
+                is not Gaussian.sufficient_statistics.__func__  # type: ignore[attr-defined]
+                or X.dtype not in (np.float32, np.float64)):
+            return None
+        return _batched.kernel_for(components, X.dtype)
 
     @classmethod
     def from_statistics(cls, stats: GaussianStatistics, prior: Any = None) -> Gaussian:

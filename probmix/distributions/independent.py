@@ -281,6 +281,12 @@ class IndependentComponents(Distribution):
             out[:, self._index[b]] = p.sample(n_samples, rng)
         return out
 
+    def support_mask(self, X: np.ndarray) -> np.ndarray:
+        mask = np.ones(np.shape(X)[0], dtype=bool)
+        for b, part in enumerate(self.parts):
+            mask &= part.support_mask(self._block(X, b))
+        return mask
+
     def check_support(self, X: np.ndarray) -> None:
         """Each part's check, with the column it names renumbered as a column of ``X``."""
         for b, part in enumerate(self.parts):

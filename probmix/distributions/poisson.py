@@ -159,6 +159,9 @@ class Poisson(Distribution):
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return rng.poisson(self.rate, size=(n_samples, self.n_features)).astype(np.float64)
 
+    def support_mask(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(_count_mask(np.asarray(X)).all(axis=1))
+
     def check_support(self, X: np.ndarray) -> None:
         """Counts must be non-negative integers (stored as floats)."""
         bad = first_violation(~_count_mask(np.asarray(X)))

@@ -12,9 +12,13 @@ L(q_t, θ_t) and the sufficient statistics weighted by q_t; then the M-step stra
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import attrs
@@ -22,8 +26,8 @@ import numpy as np
 
 from .._validation import as_rng, check_data, check_sample_weight, check_scalar
 from ..exceptions import ConvergenceWarning, DegenerateComponentWarning, ObjectiveDecreaseWarning
-from ..mixture import MixtureModel, MixtureStatistics, logsumexp_rows
-from .estep import EStep, SoftEStep
+from ..mixture import MixtureModel, MixtureStatistics, _StatisticsParts, logsumexp_rows
+from .estep import AnnealedEStep, EStep, HardEStep, SoftEStep
 from .mstep import MaximumLikelihood, MStep
 
 __all__ = [
@@ -34,8 +38,14 @@ __all__ = [
     "labels_to_responsibility_prior",
 ]
 
-# Memory for the per-chunk temporaries (log-joint, q, residuals): bounded, not O(n).
-_CHUNK_BUDGET_BYTES = 32 * 2**20
+# Memory for one chunk's temporaries (log-joint, q, the batched kernels' residuals): bounded,
+# not O(n); measured on 2 cores, larger chunks lose the cache, smaller ones pay per-chunk calls.
+_CHUNK_BUDGET_BYTES = 8 * 2**20
+
+# E-steps known not to draw from the random generator: their chunks may run on several
+# threads. Any other E-step (e.g. stochastic) sees the chunks in order on one thread, so the
+# generator's stream, and the fit, are as without threads.
+_THREAD_SAFE_ESTEPS = (SoftEStep, HardEStep, AnnealedEStep)
 
 
 @attrs.frozen(kw_only=True)
@@ -208,6 +218,24 @@ class _PassTotals:
     entropy: float  # −Σ w q log q
 
 
+@attrs.frozen
+class _ChunkTotals:
+    """What one chunk contributes; chunks are added in row order, whatever thread ran them."""
+
+    parts: _StatisticsParts
+    log_likelihood: float
+    objective: float
+    expected_log_joint: float
+    entropy: float
+
+    def __add__(self, other: _ChunkTotals) -> _ChunkTotals:
+        return _ChunkTotals(self.parts + other.parts,
+                            self.log_likelihood + other.log_likelihood,
+                            self.objective + other.objective,
+                            self.expected_log_joint + other.expected_log_joint,
+                            self.entropy + other.entropy)
+
+
 def _positive_int(name: str) -> Callable[[Any, Any, Any], None]:
     def check(instance: Any, attribute: Any, value: Any) -> None:
         check_scalar(value, name, (int, np.integer), low=1)
@@ -246,8 +274,13 @@ class EMAlgorithm:
     max_iter : int, default=100
         Maximum number of M-steps.
     chunk_size : int, optional
-        Rows per chunk of the streaming pass; by default chosen from a 32 MiB budget.
-        The result does not depend on it beyond round-off.
+        Rows per chunk of the streaming pass; by default chosen so that a chunk's temporaries
+        take at most about 8 MiB. The result does not depend on it beyond round-off.
+    n_threads : int, optional
+        Threads that process chunks in parallel (numpy and BLAS release the GIL; BLAS itself
+        is limited to one thread per worker during the fit). Default: the CPUs available to
+        the process. Chunks are reduced in row order, so the result does not depend on it.
+        E-steps that draw random numbers always run on one thread.
     keep_models : bool, default=False
         Keep every iterate θ_t in the history records.
     callbacks : sequence of callables, default=()
@@ -275,6 +308,7 @@ class EMAlgorithm:
     max_iter: int = attrs.field(default=100, validator=_positive_int("max_iter"))
     chunk_size: int | None = attrs.field(default=None, validator=_optional_positive_int)
     keep_models: bool = False
+    n_threads: int | None = attrs.field(default=None, validator=_optional_positive_int)
     callbacks: tuple[Callable[[IterationRecord, MixtureModel], Any], ...] = attrs.field(
         default=(), converter=tuple)
 
@@ -322,12 +356,24 @@ class EMAlgorithm:
                                               init.n_components)
         rng = as_rng(random_state)
         total_w = float(w.sum())
-        chunk = self.chunk_size or _default_chunk_size(X.shape[1], init.n_components)
+        chunk = self.chunk_size or _default_chunk_size(*X.shape, init.n_components)
+        with _chunk_runner(self._threads(X.shape[0], chunk)) as run:
+            return self._fit(X, init, w, prior_r, rng, total_w, chunk, run)
+
+    def _threads(self, n_samples: int, chunk: int) -> int:
+        if type(self.e_step) not in _THREAD_SAFE_ESTEPS or _blas_controller() is None:
+            return 1
+        wanted = self.n_threads or _available_cpus()
+        return max(1, min(wanted, -(-n_samples // chunk)))
+
+    def _fit(self, X: np.ndarray, init: MixtureModel, w: np.ndarray,
+             prior_r: np.ndarray | None, rng: np.random.Generator, total_w: float, chunk: int,
+             run: _Runner) -> EMResult:
         eps = float(np.finfo(X.dtype).eps)
         start = time.perf_counter()
 
         model, ids, stage = init, np.arange(init.n_components), 0
-        totals = self._pass(model, X, w, prior_r, ids, chunk, 0, stage, rng)
+        totals = self._pass(model, X, w, prior_r, ids, chunk, 0, stage, rng, run)
         records = [self._record(0, stage, model, ids, (), totals, total_w, start)]
         converged = False
         n_iter = 0
@@ -353,7 +399,7 @@ class EMAlgorithm:
             else:
                 self._warn_lost_components(model, new_model, t)
             model = new_model
-            totals = self._pass(model, X, w, prior_r, ids, chunk, t, stage, rng)
+            totals = self._pass(model, X, w, prior_r, ids, chunk, t, stage, rng, run)
             records.append(self._record(t, stage, model, ids, pruned, totals, total_w, start))
             if pruned or records[-2].stage != stage:
                 continue  # a model of another dimension, or another stage: not comparable
@@ -372,43 +418,61 @@ class EMAlgorithm:
             warnings.warn(f"EM did not converge in max_iter={self.max_iter} iterations (last "
                           f"objective change {change:.3g} per sample, tol={self.tol}): increase "
                           "max_iter, increase tol, or try another initialisation",
-                          ConvergenceWarning, stacklevel=2)
+                          ConvergenceWarning, stacklevel=3)
         return EMResult(model=model, converged=converged, n_iter=n_iter,
                         history=History(records), component_ids=ids)
 
     # -- the streaming pass --------------------------------------------------------------------
     def _pass(self, model: MixtureModel, X: np.ndarray, w: np.ndarray,
               prior_r: np.ndarray | None, ids: np.ndarray, chunk: int, iteration: int,
-              stage: int, rng: np.random.Generator) -> _PassTotals:
-        stats: MixtureStatistics | None = None
-        ll = obj = elj = ent = 0.0
-        for lo in range(0, X.shape[0], chunk):
-            Xc, wc = X[lo:lo + chunk], w[lo:lo + chunk]
-            log_joint = model._log_joint(Xc)
-            if prior_r is None:
-                post = model._posterior(log_joint)
-                log_evidence = post.log_evidence
-            else:  # q ∝ r π p: the E-step sees the log-joint shifted by log r
-                with np.errstate(divide="ignore"):
-                    log_r = np.log(prior_r[lo:lo + chunk][:, ids])
-                post = model._posterior(log_joint + log_r)
-                log_evidence = logsumexp_rows(log_joint)
-            q, obj_rows = self.e_step(post, iteration=iteration, stage=stage, rng=rng)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                q_log_joint = q * log_joint
-                q_log_q = q * np.log(q)
-            # 0 · log 0 = 0, and 0 · (−∞) = 0 for a component with zero weight or density
-            zero = q == 0
-            q_log_joint[zero] = 0.0
-            q_log_q[zero] = 0.0
-            ll += float(wc @ log_evidence)
-            obj += float(wc @ obj_rows)
-            elj += float(wc @ q_log_joint.sum(axis=1))
-            ent -= float(wc @ q_log_q.sum(axis=1))
-            part = model.component_statistics(Xc, q * wc[:, None])
-            stats = part if stats is None else stats + part
-        assert stats is not None
-        return _PassTotals(stats, ll, obj, elj, ent)
+              stage: int, rng: np.random.Generator, run: _Runner) -> _PassTotals:
+        unit = bool(np.all(w == 1.0))
+        soft = type(self.e_step) is SoftEStep
+
+        def one(lo: int) -> _ChunkTotals:
+            hi = lo + chunk
+            r = None if prior_r is None else prior_r[lo:hi]
+            return self._chunk(model, X[lo:hi], w[lo:hi], r, ids, iteration, stage, rng,
+                               unit, soft)
+
+        total: _ChunkTotals | None = None
+        for part in run(one, range(0, X.shape[0], chunk)):
+            total = part if total is None else total + part
+        assert total is not None
+        stats = total.parts.finish(tuple(type(c) for c in model.components))
+        return _PassTotals(stats, total.log_likelihood, total.objective,
+                           total.expected_log_joint, total.entropy)
+
+    def _chunk(self, model: MixtureModel, Xc: np.ndarray, wc: np.ndarray,
+               prior_r: np.ndarray | None, ids: np.ndarray, iteration: int, stage: int,
+               rng: np.random.Generator, unit: bool, soft: bool) -> _ChunkTotals:
+        """The E-step of one chunk fused with its M-step statistics."""
+        workspace: dict[Any, Any] = {}  # the families' residuals, reused by the statistics
+        log_joint = model._log_joint(Xc, workspace)
+        if prior_r is None:
+            post = model._posterior(log_joint)
+            log_evidence = post.log_evidence
+        else:  # q ∝ r π p: the E-step sees the log-joint shifted by log r
+            with np.errstate(divide="ignore"):
+                log_r = np.log(prior_r[:, ids])
+            post = model._posterior(log_joint + log_r)
+            log_evidence = logsumexp_rows(log_joint)
+        q, obj_rows = self.e_step(post, iteration=iteration, stage=stage, rng=rng)
+        # w_i q_ik in float64 for the statistics
+        Q = (q if q.dtype == np.float64 else q.astype(np.float64)) if unit else q * wc[:, None]
+        # Σ w q log(π p) and −Σ w q log q, with 0 · log 0 = 0 and 0 · (−∞) = 0 (a component
+        # with zero weight or density): one dot each, the masked form only when one is hit.
+        # The soft E-step's q is exp(log_resp), so log q is at hand.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            elj = _dot(Q, log_joint)
+            if not np.isfinite(elj):
+                elj = _masked_dot(Q, log_joint)
+            log_q = post.log_resp if soft else np.log(q)
+            ent = -_dot(Q, log_q)
+            if not np.isfinite(ent):
+                ent = -_masked_dot(Q, log_q)
+        return _ChunkTotals(model._statistics_parts(Xc, Q, workspace),
+                            float(wc @ log_evidence), float(wc @ obj_rows), elj, ent)
 
     def _record(self, t: int, stage: int, model: MixtureModel, ids: np.ndarray,
                 pruned: tuple[int, ...], totals: _PassTotals, total_w: float,
@@ -440,7 +504,7 @@ class EMAlgorithm:
                 f"the {self.e_step.objective_name} decreased by {-change:.3g} per sample at "
                 f"iteration {t}; EM guarantees it never decreases, so this points at an inexact "
                 "M-step (e.g. a large reg_covar, which is not a prior) or ill-conditioned data",
-                ObjectiveDecreaseWarning, stacklevel=3)
+                ObjectiveDecreaseWarning, stacklevel=4)
 
     @staticmethod
     def _warn_lost_components(old: MixtureModel, new: MixtureModel, t: int) -> None:
@@ -452,7 +516,7 @@ class EMAlgorithm:
                 f"component(s) {lost.tolist()} lost all responsibility mass at iteration {t} and "
                 "were kept with weight 0: use fewer components, another initialisation, or a "
                 "Dirichlet prior on the weights to prune them explicitly",
-                DegenerateComponentWarning, stacklevel=3)
+                DegenerateComponentWarning, stacklevel=4)
 
 
 def labels_to_responsibility_prior(labels: Any, n_components: int) -> np.ndarray:
@@ -516,8 +580,91 @@ def _check_responsibility_prior(value: Any, n_samples: int,
     return r
 
 
-def _default_chunk_size(n_features: int, n_components: int) -> int:
-    per_row = 8 * (4 * n_components + 2 * n_features + 4)
-    return max(256, _CHUNK_BUDGET_BYTES // per_row)
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Σ a_ik b_ik without copies (both arrays column-major in the EM pass)."""
+    if a.flags.f_contiguous and b.flags.f_contiguous:
+        return float(np.dot(a.T.ravel(), b.T.ravel()))
+    if a.flags.c_contiguous and b.flags.c_contiguous:
+        return float(np.dot(a.ravel(), b.ravel()))
+    return float(np.einsum("ij,ij->", a, b))
+
+
+def _masked_dot(q: np.ndarray, values: np.ndarray) -> float:
+    """Σ q · values over the entries with q > 0 (where values may be −∞ only if q = 0)."""
+    with np.errstate(invalid="ignore"):
+        prod = q * values
+    prod[q == 0] = 0.0
+    return float(np.sum(prod))
+
+
+def _default_chunk_size(n_samples: int, n_features: int, n_components: int) -> int:
+    """Rows per chunk: about ``_CHUNK_BUDGET_BYTES`` of temporaries, and at least ~16 chunks
+    for data that fill more than a few thousand rows (bounded memory, work for every thread)."""
+    # per row: the kernels' residuals (K d for a full covariance), the (n, K) arrays of the
+    # E-step (log-joint, posterior, q, ...) and the centred rows
+    per_row = 8 * (n_components * n_features + 10 * n_components + 2 * n_features)
+    return max(256, min(_CHUNK_BUDGET_BYTES // per_row, max(2048, -(-n_samples // 16))))
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# -- running chunks -------------------------------------------------------------------------------
+_Runner = Callable[[Callable[[int], _ChunkTotals], Iterable[int]], Iterator[_ChunkTotals]]
+
+
+def _in_order(work: Callable[[int], _ChunkTotals],
+              starts: Iterable[int]) -> Iterator[_ChunkTotals]:
+    return map(work, starts)
+
+
+def _on_pool(pool: Executor, depth: int) -> _Runner:
+    """Run chunks on the pool, at most ``depth`` ahead, and yield their results in order."""
+    def run(work: Callable[[int], _ChunkTotals],
+            starts: Iterable[int]) -> Iterator[_ChunkTotals]:
+        pending: collections.deque[Any] = collections.deque()
+        for lo in starts:
+            pending.append(pool.submit(work, lo))
+            if len(pending) >= depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    return run
+
+
+_CONTROLLER: Any = None
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's controller of the loaded BLAS libraries (None without threadpoolctl)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - a declared dependency
+            _CONTROLLER = False
+        else:
+            _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER or None
+
+
+@contextlib.contextmanager
+def _chunk_runner(n_threads: int) -> Iterator[_Runner]:
+    # BLAS on one thread per worker while the fit runs: the parallelism is over chunks (BLAS
+    # threads on top would oversubscribe the cores), and the result then does not depend on
+    # the number of threads.
+    controller = _blas_controller()
+    with contextlib.nullcontext() if controller is None else controller.limit(
+            limits=1, user_api="blas"):
+        if n_threads <= 1:
+            yield _in_order
+            return
+        with ThreadPoolExecutor(max_workers=n_threads,
+                                thread_name_prefix="probmix-em") as pool:
+            yield _on_pool(pool, 2 * n_threads)
 
 

@@ -1,0 +1,389 @@
+r"""Batched Gaussian kernels: all K components of one Gaussian family in a mixture at once.
+
+The per-component path scores component k with its own residuals ``(X − μ_k) U_k`` (one small
+GEMM and one N × d temporary per component). Here a chunk of rows is scored against every
+component with one GEMM, and the M-step statistics reuse the E-step's intermediate results.
+
+Full covariance (``U_k U_kᵀ = Σ_k⁻¹``, ``L_k`` the Cholesky factor of Σ_k, ``U_k = L_k⁻ᵀ``)::
+
+    Z = (X − c) [U_1 … U_K] − [(μ_1 − c) U_1 … (μ_K − c) U_K]        one (n, d) × (d, Kd) GEMM
+    z_ik = (x_i − μ_k) U_k,    log p_k(x_i) = −½ (d log 2π + log|Σ_k| + ‖z_ik‖²)
+    Σ_i q_ik (x_i − μ_k)(x_i − μ_k)ᵀ = L_k (Σ_i q_ik z_ik z_ikᵀ) L_kᵀ   (K GEMMs on Z, no inverse)
+
+so the scatter is accumulated about the *old* mean μ_k, a good centre: the centred scatter
+about the new mean m_k follows by one rank-one correction N_k (m_k − μ_k)(m_k − μ_k)ᵀ without
+cancellation. Diagonal and spherical covariances use the expanded quadratic form as one GEMM,
+``[(X − c)², X − c] @ A`` with A holding −½/σ² and μ̃/σ², and their statistics are the moments
+``Σ q (x − c)`` and ``Σ q (x − c)²`` from one more GEMM.
+
+The reference point c (the mean of the component means, rounded to float32 so that float32
+rows subtract it exactly) makes the expansions cancel only as much as the mixture is spread:
+the shared GEMM computes ``(x − c) U_k`` and subtracts ``(μ_k − c) U_k``, which loses
+``ε · r_k`` (full) or ``ε · r_k²`` (diagonal, spherical) where r_k is the whitened distance of
+μ_k from c. :func:`kernel_for` refuses mixtures spread so far that this exceeds about 1e-10 in
+float64 (1e-3 in float32) relative to the log-density; the per-component path then runs,
+exact as ever. A data set far from the origin (|μ| ≫ σ) costs nothing: c moves with it.
+
+float32 rows are scored by float32 GEMMs; the statistics are accumulated in float64 (the
+full-covariance scatter GEMM itself runs in float32 per chunk, its ~1e-6 relative error is
+the float32 round-off of that sum; the diagonal moments are formed in float64 because their
+expansion cancels).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from .base import StatisticsBatch, StatisticsList
+from .covariance import DiagonalCovariance, FullCovariance, SphericalCovariance
+
+__all__ = ["kernel_for", "generic_only", "GaussianMoments"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+#: largest whitened spread r = max_k ‖(μ_k − c) U_k‖ for which the shared GEMM is used, by
+#: kind and dtype: the kernels lose ε·r (full) or ε·r² (expanded forms) of the log-density.
+_MAX_SPREAD = {
+    ("full", np.dtype(np.float64)): 1e4,
+    ("full", np.dtype(np.float32)): 100.0,
+    ("diag", np.dtype(np.float64)): 1e3,
+    ("diag", np.dtype(np.float32)): 1e3,  # computed in float64
+}
+
+#: bytes of temporaries a kernel allocates at once when called without a chunked caller
+_BLOCK_BYTES = 8 * 2**20
+
+_generic = False
+
+
+def _enabled() -> bool:
+    return not _generic
+
+
+@contextlib.contextmanager
+def generic_only() -> Iterator[None]:
+    """Within this block, Gaussian families use the per-component path (in every thread).
+
+    For tests and benchmarks: both paths must give the same numbers. Not for concurrent use.
+    """
+    global _generic
+    before = _generic
+    _generic = True
+    try:
+        yield
+    finally:
+        _generic = before
+
+
+# -- the kernel cache ----------------------------------------------------------------------------
+# Preparing a kernel stacks the K factors (O(K d²)); the EM loop calls the hooks once per chunk
+# with the same components, so prepared kernels are cached by the identity of the components.
+# Each entry keeps its components alive, so an id is never reused while it is a key.
+_CACHE: OrderedDict[tuple[int, ...], _Kernel] = OrderedDict()
+_CACHE_SIZE = 8
+_LOCK = threading.Lock()
+
+
+def kernel_for(components: Sequence[Any], dtype: Any) -> _Kernel | None:
+    """The batched kernel for these Gaussian components and data dtype, or None when the
+    per-component path must run (a class instead of an instance, a structure without a
+    kernel, a mixture too spread for the shared reference point, or :func:`generic_only`)."""
+    if not components or not _enabled():
+        return None
+    key = tuple(id(c) for c in components)
+    with _LOCK:
+        kernel = _CACHE.get(key)
+        if kernel is not None:
+            _CACHE.move_to_end(key)
+    if kernel is None:
+        kernel = _prepare(components)
+        if kernel is None:
+            return None
+        with _LOCK:
+            _CACHE[key] = kernel
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    limit = _MAX_SPREAD.get((kernel.kind, np.dtype(dtype)))
+    return kernel if limit is not None and kernel.spread <= limit else None
+
+
+def _prepare(components: Sequence[Any]) -> _Kernel | None:
+    if any(isinstance(c, type) for c in components):
+        return None
+    structures = {type(c.covariance) for c in components}
+    if len(structures) != 1:
+        return None
+    structure = structures.pop()
+    if structure is FullCovariance:
+        return _FullKernel(components)
+    if structure in (DiagonalCovariance, SphericalCovariance):
+        return _DiagonalKernel(components, spherical=structure is SphericalCovariance)
+    return None
+
+
+def _reference(means: np.ndarray) -> np.ndarray:
+    # float32-representable, so float32 rows near it subtract it exactly (Sterbenz)
+    return means.mean(axis=0).astype(np.float32).astype(np.float64)
+
+
+def _centred(X: np.ndarray, c: np.ndarray) -> np.ndarray:
+    if X.dtype == np.float32:
+        return np.subtract(X, c.astype(np.float32))
+    return np.subtract(X, c, dtype=np.float64)
+
+
+def _row_blocks(n: int, bytes_per_row: int) -> list[slice]:
+    rows = max(1, _BLOCK_BYTES // max(bytes_per_row, 1))
+    return [slice(lo, min(lo + rows, n)) for lo in range(0, n, rows)] or [slice(0, 0)]
+
+
+class _Kernel:
+    """Stacked parameters of m Gaussian components of one covariance structure.
+
+    Arrays run along the rows last ((m, n), (K d, n)): reductions over the components are then
+    vectorised over rows, and the log-densities come out as a column-major (n, m) array, on
+    which the posterior's row-wise max and sum are 20-50x faster than on a row-major one.
+    """
+
+    kind: str
+    spread: float
+    components: tuple[Any, ...]
+    structure: type
+    means: np.ndarray  # (m, d) float64
+    reference: np.ndarray  # (d,) c
+    n_rows_bytes: int
+
+    def log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None) -> np.ndarray:
+        """(n, m) log-densities, column-major; keeps the residuals in ``workspace``."""
+        n = X.shape[0]
+        if workspace is not None or n * self.n_rows_bytes <= _BLOCK_BYTES:
+            return self._log_prob(X, workspace).T
+        out = np.empty((len(self.components), n), dtype=X.dtype)
+        for b in _row_blocks(n, self.n_rows_bytes):
+            out[:, b] = self._log_prob(X[b], None)
+        return out.T
+
+    def statistics(self, X: np.ndarray, weights: np.ndarray,
+                   workspace: dict[str, Any] | None) -> GaussianMoments:
+        kept = None if workspace is None else workspace.pop("residuals", None)
+        if kept is not None and kept[0] is self and kept[1] is X:
+            return self._statistics(X, weights, kept[2])
+        total = None
+        for b in _row_blocks(X.shape[0], self.n_rows_bytes):
+            ws: dict[str, Any] = {}
+            self._log_prob(X[b], ws)
+            part = self._statistics(X[b], weights[b], ws["residuals"][2])
+            total = part if total is None else total + part
+        assert total is not None
+        return total
+
+    def _log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None) -> np.ndarray:
+        """(m, n) log-densities."""
+        raise NotImplementedError
+
+    def _statistics(self, X: np.ndarray, weights: np.ndarray, kept: Any) -> GaussianMoments:
+        raise NotImplementedError
+
+    def unstack(self, moments: GaussianMoments) -> list[Any]:
+        raise NotImplementedError
+
+
+def _weights(weights: np.ndarray) -> np.ndarray:
+    """(m, n) float64 view (no copy for the column-major q of the EM pass)."""
+    return np.asarray(weights, dtype=np.float64).T
+
+
+class _FullKernel(_Kernel):
+    kind = "full"
+
+    def __init__(self, components: Sequence[Any]) -> None:
+        self.components = tuple(components)
+        self.structure = FullCovariance
+        self.means = np.array([c.mean for c in components], dtype=np.float64)
+        m, d = self.means.shape
+        c = self.reference = _reference(self.means)
+        covs = [comp.covariance for comp in components]
+        # a tied covariance (one object shared by all components) needs one GEMM, not K
+        self.tied = all(cov is covs[0] for cov in covs)
+        U = np.array([cov.precision_cholesky for cov in covs])  # (m, d, d)
+        self.cholesky = np.array([cov.cholesky for cov in covs])
+        offsets = np.einsum("kd,kde->ke", self.means - c, U)  # (μ_k − c) U_k
+        self.spread = float(np.sqrt(np.max(np.sum(offsets * offsets, axis=1))))
+        self.const = -0.5 * (d * _LOG_2PI + np.array([cov.log_det for cov in covs]))
+        # rows k d … k d + d − 1 of the stacked factor are U_kᵀ: Z = factor @ (X − c)ᵀ
+        factor = np.ascontiguousarray(U[0].T if self.tied else U.transpose(0, 2, 1).reshape(m * d, d))
+        self._arrays = {np.dtype(np.float64): (factor, offsets[:, :, None].copy(),
+                                               self.const[:, None].copy())}
+        self.n_rows_bytes = 8 * (m * d + 2 * d + 2 * m)
+
+    def arrays(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        found = self._arrays.get(dtype)
+        if found is None:  # float32 copies, made once per kernel (a race makes equal copies)
+            found = tuple(a.astype(dtype) for a in self._arrays[np.dtype(np.float64)])
+            self._arrays[dtype] = found  # type: ignore[assignment]
+        return found  # type: ignore[return-value]
+
+    def _log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None) -> np.ndarray:
+        m, d = self.means.shape
+        factor, offsets, const = self.arrays(X.dtype)
+        Xc = _centred(X, self.reference)
+        with np.errstate(over="ignore", invalid="ignore"):  # +inf distance near the float limit
+            if self.tied:
+                Z = (factor @ Xc.T)[None, :, :] - offsets  # (m, d, n)
+            else:
+                Z = (factor @ Xc.T).reshape(m, d, -1)
+                Z -= offsets
+            out = np.einsum("kdn,kdn->kn", Z, Z)
+        out *= -0.5
+        out += const
+        if workspace is not None:
+            workspace["residuals"] = (self, X, (Xc, Z))
+        return out
+
+    def _statistics(self, X: np.ndarray, weights: np.ndarray, kept: Any) -> GaussianMoments:
+        Xc, Z = kept
+        w = _weights(weights)  # (m, n)
+        first = w @ Xc.astype(np.float64, copy=False)  # Σ w (x − c), (m, d)
+        # Σ_i w_ik z_ik z_ikᵀ as Z_k Z_kᵀ after scaling by √w (in place: Z is not needed again)
+        Z *= np.sqrt(w).astype(Z.dtype)[:, None, :]
+        second = np.matmul(Z, Z.transpose(0, 2, 1)).astype(np.float64, copy=False)
+        return GaussianMoments(kernel=self, weight=w.sum(axis=1), first=first, second=second)
+
+    def unstack(self, moments: GaussianMoments) -> list[Any]:
+        from .gaussian import GaussianStatistics
+
+        n = moments.weight
+        L = self.cholesky
+        # scatter about the old mean μ_k: L_k (Σ w z zᵀ) L_kᵀ; then about the new mean m_k
+        about_old = np.matmul(np.matmul(L, moments.second), L.transpose(0, 2, 1))
+        out = []
+        for k in range(n.size):
+            if not n[k] > 0.0:
+                out.append(_zero(self.structure, self.means.shape[1]))
+                continue
+            shift = moments.first[k] / n[k]
+            mean = self.reference + shift
+            delta = shift - (self.means[k] - self.reference)  # m_k − μ_k
+            scatter = about_old[k] - n[k] * np.outer(delta, delta)
+            out.append(GaussianStatistics(weight=float(n[k]), mean=mean,
+                                          scatter=0.5 * (scatter + scatter.T),
+                                          structure=self.structure))
+        return out
+
+
+class _DiagonalKernel(_Kernel):
+    kind = "diag"
+
+    def __init__(self, components: Sequence[Any], *, spherical: bool) -> None:
+        self.components = tuple(components)
+        self.spherical = spherical
+        self.structure = SphericalCovariance if spherical else DiagonalCovariance
+        self.means = np.array([c.mean for c in components], dtype=np.float64)
+        m, d = self.means.shape
+        c = self.reference = _reference(self.means)
+        precision = np.array([np.broadcast_to(1.0 / np.asarray(comp.covariance.compact), (d,))
+                              for comp in components])  # (m, d)
+        centred = self.means - c
+        quad = np.sum(centred * centred * precision, axis=1)
+        self.spread = float(np.sqrt(np.max(quad)))
+        log_det = np.array([comp.covariance.log_det for comp in components])
+        self.const = (-0.5 * (d * _LOG_2PI + log_det + quad))[:, None]
+        # log p = A @ [(x − c)², x − c]ᵀ + const, the spherical form with ‖x − c‖² only
+        squares = -0.5 * (precision[:, :1] if spherical else precision)
+        self.A = np.hstack([squares, centred * precision])  # (m, width + d)
+        self.n_rows_bytes = 8 * (3 * d + 3 * m)
+
+    def _features(self, Xc: np.ndarray) -> np.ndarray:
+        """(width + d, n): squares (or the squared norm) and the centred rows, transposed."""
+        n, d = Xc.shape
+        width = 1 if self.spherical else d
+        F = np.empty((width + d, n))
+        F[width:] = Xc.T
+        if self.spherical:
+            np.einsum("dn,dn->n", F[width:], F[width:], out=F[0])
+        else:
+            np.square(F[width:], out=F[:width])
+        return F
+
+    def _log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None) -> np.ndarray:
+        # float64 throughout, also for float32 rows (converted exactly): the expanded form
+        # cancels by ε r², too much in float32, and this GEMM is cheap (K × 2d × n); the
+        # result is rounded to float32 like the per-component path's.
+        Xc = _centred(X.astype(np.float64, copy=False), self.reference)
+        with np.errstate(over="ignore", invalid="ignore"):
+            F = self._features(Xc)
+            out = self.A @ F
+        out += self.const
+        if workspace is not None:
+            workspace["residuals"] = (self, X, F)
+        return out if X.dtype == np.float64 else out.astype(X.dtype)
+
+    def _statistics(self, X: np.ndarray, weights: np.ndarray, kept: Any) -> GaussianMoments:
+        F = kept
+        w = _weights(weights)  # (m, n)
+        G = w @ F.T  # (m, width + d): Σ w (x − c)² (or ‖x − c‖²) and Σ w (x − c)
+        width = G.shape[1] - X.shape[1]
+        return GaussianMoments(kernel=self, weight=w.sum(axis=1), first=G[:, width:],
+                               second=G[:, :width])
+
+    def unstack(self, moments: GaussianMoments) -> list[Any]:
+        from .gaussian import GaussianStatistics
+
+        n = moments.weight
+        d = self.means.shape[1]
+        out = []
+        for k in range(n.size):
+            if not n[k] > 0.0:
+                out.append(_zero(self.structure, d))
+                continue
+            shift = moments.first[k] / n[k]
+            outer = shift * shift
+            scatter = moments.second[k] - n[k] * (np.sum(outer) if self.spherical else outer)
+            scatter = np.maximum(scatter, 0.0)  # round-off below an exact zero variance
+            out.append(GaussianStatistics(
+                weight=float(n[k]), mean=self.reference + shift,
+                scatter=np.asarray(float(scatter[0])) if self.spherical else scatter,
+                structure=self.structure))
+        return out
+
+
+def _zero(structure: type, d: int) -> Any:
+    from .gaussian import GaussianStatistics
+
+    return GaussianStatistics(weight=0.0, mean=np.zeros(d), scatter=structure.zero_scatter(d),
+                              structure=structure)
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class GaussianMoments(StatisticsBatch):
+    """Stacked moments of m Gaussian components in the frame of one kernel (see the module
+    docstring); two batches of the same kernel add as arrays."""
+
+    kernel: _Kernel
+    weight: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+
+    @property
+    def total_weight(self) -> float:
+        return float(np.sum(self.weight))
+
+    def __add__(self, other: StatisticsBatch) -> StatisticsBatch:
+        if isinstance(other, GaussianMoments) and other.kernel is self.kernel:
+            return GaussianMoments(kernel=self.kernel, weight=self.weight + other.weight,
+                                   first=self.first + other.first,
+                                   second=self.second + other.second)
+        if not isinstance(other, StatisticsBatch):
+            return NotImplemented
+        return StatisticsList(self.unstack()) + other
+
+    def unstack(self) -> list[Any]:
+        return self.kernel.unstack(self)
