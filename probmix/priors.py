@@ -233,6 +233,9 @@ class NormalInverseWishart:
         check_scalar(self.dof, "dof", float)
         if self.kappa > 0 and self.mean is None:
             raise ValueError("kappa > 0 needs a prior mean")
+        if self.scale.ndim == 2 and self.dof <= self.scale.shape[0] - 1:
+            raise ValueError(f"dof must exceed n_features - 1 = {self.scale.shape[0] - 1} for a "
+                             f"proper inverse-Wishart, got {self.dof}")
 
     @classmethod
     def ridge(cls, reg_covar: float, n_features: int) -> NormalInverseWishart:
@@ -247,6 +250,9 @@ class NormalInverseWishart:
 
     # -- what the Gaussian families call -------------------------------------------------------
     def scale_matrix(self, d: int) -> np.ndarray:
+        if self.dof <= d - 1:
+            raise ValueError(f"dof must exceed n_features - 1 = {d - 1} for a proper "
+                             f"inverse-Wishart, got {self.dof}")
         if self.scale.ndim == 0:
             return float(self.scale) * np.eye(d)
         if self.scale.shape != (d, d):

@@ -455,3 +455,10 @@ def test_niw_ridge_parameters():
     np.testing.assert_allclose(prior.scale, 0.01 * 7 * np.eye(3))
     assert prior.dof == 3.0 and prior.kappa == 0.0 and prior.mean is None
 
+
+
+@pytest.mark.parametrize("scale, dof", [(np.eye(3), 2.0), (np.eye(3), -5.0), (1.0, 1.5)])
+def test_niw_dof_must_keep_the_inverse_wishart_proper(scale, dof):
+    # ν > d − 1: checked at construction when Ψ fixes d, else when the prior meets the data
+    with pytest.raises(ValueError, match=r"dof must exceed n_features - 1 = 2"):
+        NormalInverseWishart(scale=scale, dof=dof).scale_matrix(3)
