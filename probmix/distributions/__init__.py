@@ -1,5 +1,6 @@
 """Component families and covariance structures."""
 
+from ._common import refine
 from .base import Distribution, Statistics
 from .bernoulli import Bernoulli, BernoulliStatistics
 from .categorical import Categorical, CategoricalStatistics
@@ -18,7 +19,7 @@ from .gaussian import (
     SphericalNormal,
     TiedNormal,
 )
-from .independent import IndependentComponents, IndependentStatistics, refine
+from .independent import IndependentComponents, IndependentStatistics
 from .poisson import Poisson, PoissonStatistics
 from .student_t import StudentT, StudentTStatistics
 

@@ -10,8 +10,8 @@ from scipy import special
 
 from .._validation import readonly
 from ..priors import Beta
+from ._common import first_violation, positive_rows, support_error
 from .base import Distribution, Statistics
-from .independent import first_violation, positive_rows, support_error
 
 __all__ = ["Bernoulli", "BernoulliStatistics"]
 

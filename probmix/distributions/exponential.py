@@ -9,8 +9,8 @@ import numpy as np
 
 from .._validation import readonly
 from ..priors import Gamma
+from ._common import first_violation, positive_rows, support_error
 from .base import Distribution, Statistics
-from .independent import first_violation, positive_rows, support_error
 
 __all__ = ["Exponential", "ExponentialStatistics"]
 

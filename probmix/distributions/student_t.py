@@ -20,10 +20,10 @@ from scipy import special
 
 from .._validation import check_data, check_sample_weight, readonly
 from ..priors import CovarianceRidge
+from ._common import refine
 from .base import Distribution, Statistics
 from .covariance import FullCovariance
 from .gaussian import GaussianStatistics
-from .independent import refine
 
 __all__ = ["StudentT", "StudentTStatistics"]
 
@@ -271,7 +271,7 @@ class StudentT(Distribution):
         """Weighted MLE of μ and Σ for the given ν, by EM over the scales.
 
         Starts from the Gaussian MLE (mean and covariance) and iterates the update (see
-        :func:`~probmix.distributions.independent.refine`) until the mean log-likelihood
+        :func:`~probmix.distributions.refine`) until the mean log-likelihood
         changes by less than ``tol``.
         """
         X = check_data(X)
