@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ._validation import check_scalar, readonly
 
@@ -291,6 +291,7 @@ class NormalInverseWishart:
         Full: log IW(Σ|Ψ,ν) + log N(μ|μ₀, Σ/κ₀). Diagonal and spherical use the same density
         restricted to their matrices, normalised there (each variance is inverse-gamma).
         """
+        from scipy import stats  # lazily: scipy.stats costs ~0.4 s to import
         d = mean.size
         psi = self.scale_matrix(d)
         if kind == "full":
@@ -308,6 +309,7 @@ class NormalInverseWishart:
 
     def log_prob_mean(self, mean: np.ndarray, covariance_matrix: np.ndarray) -> float:
         """log N(μ | μ₀, Σ/κ₀), 0 for the flat mean prior (κ₀ = 0)."""
+        from scipy import stats  # lazily: scipy.stats costs ~0.4 s to import
         if self.kappa == 0.0:
             return 0.0
         self._check_dim(mean.size)
@@ -386,6 +388,7 @@ class Gamma:
 
     def log_prob(self, rates: Any) -> float:
         """Σ_j log Gamma(λ_j | a_j, b_j) (−inf or +inf at λ_j = 0 for a > 1 or a < 1)."""
+        from scipy import stats  # lazily: scipy.stats costs ~0.4 s to import
         lam = np.atleast_1d(np.asarray(rates, dtype=float))
         a, b = self.parameters(lam.size)
         return float(np.sum(stats.gamma.logpdf(lam, a, scale=1.0 / b)))
@@ -421,6 +424,7 @@ class Beta:
 
     def log_prob(self, probabilities: Any) -> float:
         """Σ_j log Beta(p_j | a_j, b_j)."""
+        from scipy import stats  # lazily: scipy.stats costs ~0.4 s to import
         p = np.atleast_1d(np.asarray(probabilities, dtype=float))
         a, b = self.parameters(p.size)
         return float(np.sum(stats.beta.logpdf(p, a, b)))
