@@ -287,6 +287,16 @@ class MixtureModel(Distribution):
             out[:, list(idx)] = self.log_weights[list(idx)] + cols
         return out
 
+    def _row_bytes(self, dtype: Any) -> int:
+        """Temporaries per row of one EM chunk: the families' (their hint, or 2 d + 2 floats
+        per component, scored one after the other) and the (n, K) arrays of the E-step."""
+        d = self.n_features
+        total = 8 * 10 * self.n_components  # log-joint, posterior, q, their products
+        for family, idx in self._live_groups:
+            hint = family._row_bytes_many([self.components[k] for k in idx], dtype)
+            total += 8 * (2 * d + 2) if hint is None else hint
+        return total
+
     def posterior(self, X: Any) -> Posterior:
         """Log-joint, log-responsibilities and log-evidence of the rows of ``X`` in one go."""
         return self._posterior(self.log_joint(X))
@@ -502,12 +512,14 @@ def update_components(stats: MixtureStatistics, prior: Any = None, *,
                     current=None if current is None else [current.components[k] for k in live])
             except SingularCovarianceError as exc:
                 local = getattr(exc, "component", None)
-                names = (f"component {live[local]}" if local is not None
-                         else f"components {live}")
+                named = [live[local]] if local is not None else live
+                what = (f"component {named[0]}" if len(named) == 1
+                        else f"components {named}")
                 raise SingularCovarianceError(
-                    f"{names} collapsed ({exc}) with responsibility mass "
-                    f"{', '.join(f'{masses[k]:.3g}' for k in live[:8])} of {masses.sum():.3g}. "
-                    "Increase reg_covar, decrease n_components, or scale the data."
+                    f"{what} collapsed ({exc}) with responsibility mass "
+                    f"{', '.join(f'{masses[k]:.3g}' for k in named[:8])} of "
+                    f"{masses.sum():.3g}. Increase reg_covar, decrease n_components, or scale "
+                    "the data."
                 ) from None
             for k, comp in zip(live, fitted):
                 out[k] = comp

@@ -1,4 +1,5 @@
-"""probmix.plot: geometry of the ellipses and the projection, colours, and history plots."""
+"""probmix.plot: geometry of the ellipses and the projection, colours, history plots, the means
+over iterations and the EM animation."""
 
 import subprocess
 import sys
@@ -19,15 +20,25 @@ from sklearn.decomposition import PCA
 
 from probmix import GMM, Distribution, EMAlgorithm, MixtureModel, NotFittedError
 from probmix.datasets import load_iris
-from probmix.distributions import DiagonalNormal, Gaussian, SphericalNormal
+from probmix.distributions import DiagonalNormal, Gaussian, Poisson, SphericalNormal
+from probmix.em import MAP
+from probmix.init import initial_model, initial_responsibilities
 from probmix.plot import (
     _ellipse,
+    _frame_indices,
+    _pca_basis,
     _project,
+    animate_em,
     blend_colors,
     component_colors,
+    component_trajectories,
     plot_history,
+    plot_mean_changes,
+    plot_means,
     plot_responsibilities,
+    save_em_animation,
 )
+from probmix.priors import Dirichlet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -279,3 +290,152 @@ def test_history_plot_rejects_other_objects():
         plot_history(GMM())
     with pytest.raises(TypeError, match="History"):
         plot_history([1.0, 2.0])
+
+
+# -- means over iterations and the EM animation --------------------------------------------------
+@pytest.fixture(scope="module")
+def kept_fit():
+    """EM on three 2-D clusters from a poor start, keeping every iterate θ_t."""
+    rng = np.random.default_rng(1)
+    centers = np.array([[-4.0, 0.0], [4.0, 0.0], [0.0, 5.0]])
+    X = np.vstack([c + rng.standard_normal((40, 2)) for c in centers])
+    start = MixtureModel(weights=[1 / 3] * 3, components=[
+        Gaussian(mean=m, covariance=np.eye(2)) for m in ([-1.0, 0.0], [1.0, 0.0], [0.0, 1.0])])
+    result = EMAlgorithm(keep_models=True, tol=1e-8, max_iter=100).fit(X, start)
+    assert result.n_iter > 5  # a path worth plotting
+    return result, X
+
+
+def test_trajectories_are_the_kept_means(kept_fit):
+    result, _ = kept_fit
+    paths = component_trajectories(result)
+    assert paths.shape == (len(result.history), 3, 2)
+    for t, record in enumerate(result.history):
+        for k, comp in enumerate(record.model.components):
+            np.testing.assert_array_equal(paths[t, k], comp.mean)
+
+
+def test_trajectories_follow_initial_indices_through_pruning():
+    rng = np.random.default_rng(0)
+    centers = np.array([[-5.0, 0.0], [5.0, 0.0], [0.0, 6.0]])
+    X = np.vstack([c + rng.standard_normal((100, 2)) for c in centers])
+    # Six components on three clusters; the minimum-message-length prior prunes the surplus.
+    start = initial_model(X, [Gaussian] * 6, initial_responsibilities(X, 6, "kmeans++", rng))
+    result = EMAlgorithm(m_step=MAP(weights_prior=Dirichlet(-1.5)), keep_models=True,
+                         tol=1e-6, max_iter=300).fit(X, start)
+    h = result.history
+    assert h.pruned, "the fit should prune"
+    paths = component_trajectories(result)
+    assert paths.shape == (len(h), 6, 2)
+    for t, removed in h.pruned:
+        assert np.all(np.isnan(paths[t:, list(removed)]))
+        assert np.all(np.isfinite(paths[:t, list(removed)]))
+    # The survivors' last entries are the final means, under their initial indices.
+    final = np.array([c.mean for c in result.model.components])
+    np.testing.assert_array_equal(paths[-1, result.component_ids], final)
+
+
+def test_trajectories_of_another_parameter_and_bad_names():
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.poisson([2.0, 9.0], (60, 2)), rng.poisson([8.0, 1.0], (60, 2))])
+    start = MixtureModel(weights=[0.5, 0.5], components=[Poisson(rate=[1.0, 5.0]),
+                                                         Poisson(rate=[5.0, 1.0])])
+    result = EMAlgorithm(keep_models=True, tol=1e-8).fit(X.astype(float), start)
+    rates = component_trajectories(result, parameter="rate")
+    np.testing.assert_array_equal(rates[-1], [c.rate for c in result.model.components])
+    with pytest.raises(ValueError, match="no 'mean'"):
+        component_trajectories(result)
+
+
+def test_iterate_plots_need_kept_models(iris_fit):
+    gmm, X = iris_fit  # GMM keeps only the numbers of its history, not the models
+    for call in (lambda: component_trajectories(gmm), lambda: plot_means(gmm),
+                 lambda: plot_mean_changes(gmm), lambda: animate_em(gmm, X),
+                 lambda: save_em_animation(gmm, X, "never.gif")):
+        with pytest.raises(ValueError, match="keep_models=True"):
+            call()
+
+
+def test_plot_means_draws_each_path_in_the_pca_plane():
+    X = load_iris().data
+    start = initial_model(X, [Gaussian] * 3,
+                          initial_responsibilities(X, 3, "kmeans++", np.random.default_rng(0)))
+    result = EMAlgorithm(keep_models=True, tol=1e-6).fit(X, start)
+    ax = plot_means(result, X=X)
+    assert isinstance(ax, Axes)
+    paths = component_trajectories(result)
+    center, basis, _ = _pca_basis(X)
+    for k in range(3):
+        line = ax.get_lines()[k]
+        expected = (paths[:, k] - center) @ basis
+        np.testing.assert_allclose(line.get_xdata(), expected[:, 0])
+        np.testing.assert_allclose(line.get_ydata(), expected[:, 1])
+    assert ax.collections[0].get_offsets().shape == (len(X), 2)  # the data, underneath
+
+
+def test_plot_means_without_data_uses_the_first_two_coordinates(kept_fit):
+    result, _ = kept_fit
+    _, ax = plt.subplots()
+    assert plot_means(result, ax=ax) is ax
+    paths = component_trajectories(result)
+    np.testing.assert_array_equal(ax.get_lines()[1].get_xdata(), paths[:, 1, 0])
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), paths[:, 1, 1])
+
+
+def test_plot_mean_changes_are_the_step_lengths(kept_fit):
+    result, _ = kept_fit
+    ax = plot_mean_changes(result)
+    paths = component_trajectories(result)
+    for k in range(3):
+        line = ax.get_lines()[k]
+        steps = [np.linalg.norm(paths[t, k] - paths[t - 1, k]) for t in range(1, len(paths))]
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(1, len(paths)))
+        np.testing.assert_allclose(line.get_ydata(), steps)
+    assert ax.get_yscale() == "log"
+
+
+def test_frame_selection_keeps_both_ends():
+    np.testing.assert_array_equal(_frame_indices(5, None), np.arange(5))
+    np.testing.assert_array_equal(_frame_indices(5, 10), np.arange(5))
+    frames = _frame_indices(100, 7)
+    assert len(frames) == 7 and frames[0] == 0 and frames[-1] == 99
+    assert np.all(np.diff(frames) > 0)
+    with pytest.raises(ValueError, match="max_frames"):
+        _frame_indices(100, 1)
+
+
+def test_save_em_animation_writes_a_gif_of_the_iterations(kept_fit, tmp_path):
+    from PIL import Image
+
+    result, X = kept_fit
+    before = plt.get_fignums()
+    path = save_em_animation(result, X, tmp_path / "em.gif", max_frames=4, dpi=40)
+    assert path == tmp_path / "em.gif"
+    assert path.read_bytes()[:6] == b"GIF89a"
+    with Image.open(path) as gif:
+        assert gif.n_frames == 4
+        frames = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("RGB"), dtype=float))
+    assert not np.array_equal(frames[0], frames[-1])  # the model moves between frames
+    assert plt.get_fignums() == before  # its own figure is closed
+
+
+def test_animate_em_draws_the_recorded_models(kept_fit, tmp_path):
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    result, X = kept_fit
+    fig = plt.figure()
+    anim = animate_em(result, X, fig=fig, max_frames=3, trace=True)
+    assert isinstance(anim, FuncAnimation)
+    last = len(result.history) - 1
+    assert len(anim.frame_records) == 3 and anim.frame_records[[0, -1]].tolist() == [0, last]
+    anim.save(tmp_path / "a.gif", writer=PillowWriter(fps=2), dpi=30)
+    # After the last frame: the final model's ellipses and the whole log-likelihood trace.
+    ax, ax_trace = fig.axes
+    assert f"iteration {last}:" in fig.get_suptitle()
+    assert len(ax.patches) == 2 * 3  # n_std=(1, 2) for three components
+    np.testing.assert_array_equal(ax_trace.get_lines()[1].get_ydata(),
+                                  result.history.log_likelihood)
+    assert plt.fignum_exists(fig.number)  # the caller's figure is left open

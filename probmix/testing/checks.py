@@ -273,7 +273,7 @@ def check_log_prob_matches(dist: Distribution, scipy_twin: Callable[[np.ndarray]
                            rtol: float = 1e-10, rng: Any = 0) -> str:
     """``log_prob(X)`` equals ``scipy_twin(X)`` (a callable returning the log density of each
     row, e.g. ``lambda X: scipy.stats.poisson.logpmf(X, mu).sum(axis=1)``) to ``rtol``
-    relative to max(1, |log p|), on ``X`` or on a sample of the family."""
+    relative to max(1, abs(log p)), on ``X`` or on a sample of the family."""
     if scipy_twin is None:
         raise CheckSkipped("no scipy_twin given")
     X = _sample(dist, n_samples, _rng(rng)) if X is None else np.asarray(X, dtype=float)
@@ -723,8 +723,8 @@ def check_statistics_additive(dist: Distribution, *, X: Any = None, weights: Any
     plus a zero-weight statistics object on either side. Statistics are opaque, so they are
     compared through ``from_statistics`` (the log densities of the fits on the rows, to
     ``rtol``) and, when the family has it, ``expected_log_prob``. ``rtol`` grows by
-    100 ε κ for data far from the origin relative to their spread (κ = |location| / spread:
-    the data themselves are only resolved to ε|x|).
+    100 ε κ for data far from the origin relative to their spread (κ = abs(location) / spread:
+    the data themselves are only resolved to ε abs(x)).
     """
     check = "statistics_additive"
     gen = _rng(rng)

@@ -131,7 +131,7 @@ def jitter(params: Mapping[Any, Any], rng: np.random.Generator,
     suggest: a symmetric positive-definite matrix by a congruence B A Bᵀ (B = exp of a random
     matrix, so invertible); rows summing to one (probabilities) multiplicatively and then
     renormalised; values strictly inside (0, 1) on the logit scale; positive values
-    multiplicatively; anything else additively, by ``scale`` · (1 + |value|). Integers,
+    multiplicatively; anything else additively, by ``scale · (1 + abs(value))``. Integers,
     booleans, strings, distributions and other objects are kept. A family with other
     constraints passes its own ``perturb``.
     """
