@@ -25,6 +25,23 @@ __all__ = ["MixtureModel", "MixtureStatistics", "Posterior", "update_components"
 _array_eq = attrs.cmp_using(eq=np.array_equal)
 
 
+# numpy's SIMD exp falls back to a scalar path, 5-40x slower, wherever a float64 result is
+# subnormal or underflows (x < -708); far components of a well-separated mixture put most
+# entries of a chunk's shifted log-joint there.
+_EXP_FLOOR = -700.0
+
+
+def _exp(a: np.ndarray) -> np.ndarray:
+    """``np.exp(a)``, except that float64 results below e⁻⁷⁰⁰ (< 1e-304) are exactly 0."""
+    if a.dtype != np.float64 or a.size == 0 or not np.min(a) < _EXP_FLOOR:
+        return np.exp(a)
+    keep = a >= _EXP_FLOOR
+    out = np.maximum(a, _EXP_FLOOR)
+    np.exp(out, out=out)
+    out *= keep
+    return out
+
+
 def logsumexp_rows(a: np.ndarray) -> np.ndarray:
     """``log Σ_k exp(a_ik)`` per row, stable (shifted by the row maximum); -inf for a row of
     -inf. Leaner than ``scipy.special.logsumexp``, which matters inside the EM loop."""
@@ -147,6 +164,14 @@ class Posterior:
     log_joint: np.ndarray
     log_resp: np.ndarray
     log_evidence: np.ndarray
+    # exp(log_resp) as computed on the way (e^(a − max a) / Σ): the soft E-step's q without
+    # another exp; None when the posterior was built otherwise
+    _resp: np.ndarray | None = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def resp(self) -> np.ndarray:
+        """p(c_i = k | x_i, θ), shape (n_samples, n_components): rows sum to one."""
+        return np.exp(self.log_resp) if self._resp is None else self._resp
 
 
 @attrs.frozen(kw_only=True)
@@ -309,8 +334,13 @@ class MixtureModel(Distribution):
         shift[~np.isfinite(shift)] = 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
             shifted = log_joint - shift[:, None]
-            log_norm = np.log(np.sum(np.exp(shifted), axis=1))
+            # terms below e⁻⁷⁰⁰ cannot change a sum whose largest term is 1: flushing them
+            # leaves log_norm exact and avoids numpy's slow path for underflowing exp
+            resp = _exp(shifted)
+            norm = np.sum(resp, axis=1)
+            log_norm = np.log(norm)
             log_resp = shifted - log_norm[:, None]
+            resp /= norm[:, None]
         log_evidence = shift + log_norm
         lost = ~np.isfinite(log_evidence)
         if np.any(lost):
@@ -318,7 +348,8 @@ class MixtureModel(Distribution):
             # from all of them): the likelihood carries no information, so the posterior is
             # the prior π. Keeps responsibilities finite and normalised.
             log_resp[lost] = self.log_weights
-        return Posterior(log_joint, log_resp, log_evidence)
+            resp[lost] = self.weights
+        return Posterior(log_joint, log_resp, log_evidence, resp)
 
     def log_prob(self, X: Any) -> np.ndarray:
         """log p(x_i | θ) = logsumexp_k(log π_k + log p_k(x_i)), shape (n_samples,)."""

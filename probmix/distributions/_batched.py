@@ -6,15 +6,20 @@ component with one GEMM, and the M-step statistics reuse the E-step's intermedia
 
 Full covariance (``U_k U_kᵀ = Σ_k⁻¹``, ``L_k`` the Cholesky factor of Σ_k, ``U_k = L_k⁻ᵀ``)::
 
-    Z = (X − c) [U_1 … U_K] − [(μ_1 − c) U_1 … (μ_K − c) U_K]        one (n, d) × (d, Kd) GEMM
-    z_ik = (x_i − μ_k) U_k,    log p_k(x_i) = −½ (d log 2π + log|Σ_k| + ‖z_ik‖²)
-    Σ_i q_ik (x_i − μ_k)(x_i − μ_k)ᵀ = L_k (Σ_i q_ik z_ik z_ikᵀ) L_kᵀ   (K GEMMs on Z, no inverse)
+    z_ik = (x_i − μ_k) U_k = (x_i − c) U_k − (μ_k − c) U_k     all i, k: one GEMM of the chunk
+                                                               [X − c, 1] against the stacked
+                                                               [U_k; −(μ_k − c) U_k]
+    log p_k(x_i) = −½ (d log 2π + log|Σ_k| + ‖z_ik‖²)
+    Σ_i q_ik (x_i − μ_k)(x_i − μ_k)ᵀ = L_k (Σ_i q_ik z_ik z_ikᵀ) L_kᵀ   (K rank-n updates)
+
+(the stacked factor carries a √½, so ‖z‖² is already half the distance; the arrays run along
+the rows last, see :class:`_Kernel`)
 
 so the scatter is accumulated about the *old* mean μ_k, a good centre: the centred scatter
 about the new mean m_k follows by one rank-one correction N_k (m_k − μ_k)(m_k − μ_k)ᵀ without
 cancellation. Diagonal and spherical covariances use the expanded quadratic form as one GEMM,
-``[(X − c)², X − c] @ A`` with A holding −½/σ² and μ̃/σ², and their statistics are the moments
-``Σ q (x − c)`` and ``Σ q (x − c)²`` from one more GEMM.
+``A @ [(X − c)², X − c, 1]ᵀ`` with A holding −½/σ², μ̃/σ² and the constants, and their
+statistics are the moments ``Σ q (x − c)²``, ``Σ q (x − c)`` and ``Σ q`` from one more GEMM.
 
 The reference point c (the mean of the component means, rounded to float32 so that float32
 rows subtract it exactly) makes the expansions cancel only as much as the mixture is spread:
@@ -24,10 +29,12 @@ the shared GEMM computes ``(x − c) U_k`` and subtracts ``(μ_k − c) U_k``, w
 float64 (1e-3 in float32) relative to the log-density; the per-component path then runs,
 exact as ever. A data set far from the origin (|μ| ≫ σ) costs nothing: c moves with it.
 
-float32 rows are scored by float32 GEMMs; the statistics are accumulated in float64 (the
-full-covariance scatter GEMM itself runs in float32 per chunk, its ~1e-6 relative error is
-the float32 round-off of that sum; the diagonal moments are formed in float64 because their
-expansion cancels).
+float32 rows: a full covariance is scored by float32 GEMMs (the residuals and their scatter
+per chunk in float32, the chunk sums accumulated in float64); diagonal and spherical ones are
+computed in float64 and rounded (their expansion cancels by ε r², and their GEMMs are cheap).
+Measured on the benchmark mixtures (``benchmarks/run.py``), ten float32 iterations agree with
+scikit-learn's float64 fit to 1e-7 … 3e-7 (full) and 5e-8 … 8e-8 (diagonal) in
+max |a − b| / max |b| of the parameters, and with the per-component float32 path to ~4e-7.
 """
 
 from __future__ import annotations
@@ -134,12 +141,6 @@ def _reference(means: np.ndarray) -> np.ndarray:
     return means.mean(axis=0).astype(np.float32).astype(np.float64)
 
 
-def _centred(X: np.ndarray, c: np.ndarray) -> np.ndarray:
-    if X.dtype == np.float32:
-        return np.subtract(X, c.astype(np.float32))
-    return np.subtract(X, c, dtype=np.float64)
-
-
 def _row_blocks(n: int, bytes_per_row: int) -> list[slice]:
     rows = max(1, _BLOCK_BYTES // max(bytes_per_row, 1))
     return [slice(lo, min(lo + rows, n)) for lo in range(0, n, rows)] or [slice(0, 0)]
@@ -161,6 +162,10 @@ class _Kernel:
     reference: np.ndarray  # (d,) c
     n_rows_bytes: int
 
+    def row_bytes(self, itemsize: int) -> int:
+        """Bytes of temporaries per row of a chunk, kept between scoring and summarising."""
+        raise NotImplementedError
+
     def log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None) -> np.ndarray:
         """(n, m) log-densities, column-major; keeps the residuals in ``workspace``."""
         n = X.shape[0]
@@ -176,7 +181,7 @@ class _Kernel:
         kept = None if workspace is None else workspace.pop("residuals", None)
         if kept is not None and kept[0] is self and kept[1] is X:
             return self._statistics(X, weights, kept[2])
-        total = None
+        total: Any = None
         for b in _row_blocks(X.shape[0], self.n_rows_bytes):
             ws: dict[str, Any] = {}
             self._log_prob(X[b], ws)
@@ -196,9 +201,29 @@ class _Kernel:
         raise NotImplementedError
 
 
+# Products with a small result (the statistics: (K, d + 1), (d, d)) use np.dot, not matmul:
+# numpy's matmul keeps the GIL when the result has fewer than ~500 entries, which serialises
+# the threads of the EM pass; np.dot always releases it around BLAS.
+
+
 def _weights(weights: np.ndarray) -> np.ndarray:
     """(m, n) float64 view (no copy for the column-major q of the EM pass)."""
     return np.asarray(weights, dtype=np.float64).T
+
+
+def _with_ones(X: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """[X − c, 1] (n, d + 1): the column of ones lets one GEMM add per-component offsets
+    (and a GEMM with the weights return their sums)."""
+    n, d = X.shape
+    out = np.empty((n, d + 1), dtype=X.dtype)
+    np.subtract(X, c.astype(X.dtype), out=out[:, :d])
+    out[:, d] = 1.0
+    return out
+
+
+# below this dimension the K scatters Σ w z zᵀ are faster as plain GEMMs of (z w) and z than
+# as symmetric rank-k updates of z √w (which need a square root per weight); measured
+_SYRK_MIN_FEATURES = 12
 
 
 class _FullKernel(_Kernel):
@@ -218,11 +243,23 @@ class _FullKernel(_Kernel):
         offsets = np.einsum("kd,kde->ke", self.means - c, U)  # (μ_k − c) U_k
         self.spread = float(np.sqrt(np.max(np.sum(offsets * offsets, axis=1))))
         self.const = -0.5 * (d * _LOG_2PI + np.array([cov.log_det for cov in covs]))
-        # rows k d … k d + d − 1 of the stacked factor are U_kᵀ: Z = factor @ (X − c)ᵀ
-        factor = np.ascontiguousarray(U[0].T if self.tied else U.transpose(0, 2, 1).reshape(m * d, d))
-        self._arrays = {np.dtype(np.float64): (factor, offsets[:, :, None].copy(),
+        # The residuals are scaled by √½ so that ‖z‖² is already half the Mahalanobis
+        # distance: log p = const − ‖z‖². Rows k d … k d + d − 1 of the stacked factor are
+        # √½ [U_kᵀ, −U_kᵀ (μ_k − c)]: Z = factor @ [X − c, 1]ᵀ.
+        half = math.sqrt(0.5)
+        if self.tied:
+            factor = half * U[0].T
+        else:
+            factor = half * np.concatenate(
+                [U.transpose(0, 2, 1).reshape(m * d, d), -offsets.reshape(m * d, 1)], axis=1)
+        self._arrays = {np.dtype(np.float64): (factor, half * offsets[:, :, None],
                                                self.const[:, None].copy())}
-        self.n_rows_bytes = 8 * (m * d + 2 * d + 2 * m)
+        self.n_rows_bytes = self.row_bytes(8)
+
+    def row_bytes(self, itemsize: int) -> int:
+        m, d = self.means.shape
+        residuals = m * d * (1 if d >= _SYRK_MIN_FEATURES else 2)  # Z (and Z w for small d)
+        return itemsize * (residuals + d + 1 + m) + 8 * (d + 1)
 
     def arrays(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         found = self._arrays.get(dtype)
@@ -234,28 +271,35 @@ class _FullKernel(_Kernel):
     def _log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None) -> np.ndarray:
         m, d = self.means.shape
         factor, offsets, const = self.arrays(X.dtype)
-        Xc = _centred(X, self.reference)
+        Xa = _with_ones(X, self.reference)
         with np.errstate(over="ignore", invalid="ignore"):  # +inf distance near the float limit
-            if self.tied:
-                Z = (factor @ Xc.T)[None, :, :] - offsets  # (m, d, n)
+            if self.tied:  # one whitening, then each component's offset
+                Z = np.dot(factor, Xa[:, :d].T)[None, :, :] - offsets  # (m, d, n)
             else:
-                Z = (factor @ Xc.T).reshape(m, d, -1)
-                Z -= offsets
+                Z = np.dot(factor, Xa.T).reshape(m, d, -1)
             out = np.einsum("kdn,kdn->kn", Z, Z)
-        out *= -0.5
-        out += const
+        out = np.subtract(const, out, out=out)
         if workspace is not None:
-            workspace["residuals"] = (self, X, (Xc, Z))
+            workspace["residuals"] = (self, X, (Xa, Z))
         return out
 
     def _statistics(self, X: np.ndarray, weights: np.ndarray, kept: Any) -> GaussianMoments:
-        Xc, Z = kept
+        Xa, Z = kept
         w = _weights(weights)  # (m, n)
-        first = w @ Xc.astype(np.float64, copy=False)  # Σ w (x − c), (m, d)
-        # Σ_i w_ik z_ik z_ikᵀ as Z_k Z_kᵀ after scaling by √w (in place: Z is not needed again)
-        Z *= np.sqrt(w).astype(Z.dtype)[:, None, :]
-        second = np.matmul(Z, Z.transpose(0, 2, 1)).astype(np.float64, copy=False)
-        return GaussianMoments(kernel=self, weight=w.sum(axis=1), first=first, second=second)
+        G = np.dot(w, Xa.astype(np.float64, copy=False))  # [Σ w (x − c), Σ w], (m, d + 1)
+        # Σ_i w_ik z_ik z_ikᵀ (Z is scaled in place: it is not needed again)
+        m, d, _ = Z.shape
+        second = np.empty((m, d, d), dtype=Z.dtype)
+        if d >= _SYRK_MIN_FEATURES:
+            Z *= np.sqrt(w).astype(Z.dtype)[:, None, :]
+            for k in range(m):
+                np.dot(Z[k], Z[k].T, out=second[k])  # a symmetric rank-n update
+        else:
+            scaled = Z * w.astype(Z.dtype)[:, None, :]
+            for k in range(m):
+                np.dot(scaled[k], Z[k].T, out=second[k])
+        second = 2.0 * second.astype(np.float64, copy=False)  # undo the √½ of the residuals
+        return GaussianMoments(kernel=self, weight=G[:, -1], first=G[:, :-1], second=second)
 
     def unstack(self, moments: GaussianMoments) -> list[Any]:
         from .gaussian import GaussianStatistics
@@ -287,7 +331,7 @@ class _DiagonalKernel(_Kernel):
         self.spherical = spherical
         self.structure = SphericalCovariance if spherical else DiagonalCovariance
         self.means = np.array([c.mean for c in components], dtype=np.float64)
-        m, d = self.means.shape
+        d = self.means.shape[1]
         c = self.reference = _reference(self.means)
         precision = np.array([np.broadcast_to(1.0 / np.asarray(comp.covariance.compact), (d,))
                               for comp in components])  # (m, d)
@@ -295,33 +339,38 @@ class _DiagonalKernel(_Kernel):
         quad = np.sum(centred * centred * precision, axis=1)
         self.spread = float(np.sqrt(np.max(quad)))
         log_det = np.array([comp.covariance.log_det for comp in components])
-        self.const = (-0.5 * (d * _LOG_2PI + log_det + quad))[:, None]
-        # log p = A @ [(x − c)², x − c]ᵀ + const, the spherical form with ‖x − c‖² only
+        const = -0.5 * (d * _LOG_2PI + log_det + quad)
+        # log p = A @ [(x − c)², x − c, 1]ᵀ, the spherical form with ‖x − c‖² only
         squares = -0.5 * (precision[:, :1] if spherical else precision)
-        self.A = np.hstack([squares, centred * precision])  # (m, width + d)
-        self.n_rows_bytes = 8 * (3 * d + 3 * m)
+        self.A = np.hstack([squares, centred * precision, const[:, None]])
+        self.n_rows_bytes = self.row_bytes(8)
 
-    def _features(self, Xc: np.ndarray) -> np.ndarray:
-        """(width + d, n): squares (or the squared norm) and the centred rows, transposed."""
-        n, d = Xc.shape
+    def row_bytes(self, itemsize: int) -> int:
+        m, d = self.means.shape
+        return 8 * ((1 if self.spherical else d) + d + 1 + m) + itemsize * m
+
+    def _features(self, X: np.ndarray) -> np.ndarray:
+        """[(x − c)² (or ‖x − c‖²), x − c, 1], transposed: (width + d + 1, n), float64 (rows
+        of this layout are contiguous, which makes the squares 4x faster than per row)."""
+        n, d = X.shape
         width = 1 if self.spherical else d
-        F = np.empty((width + d, n))
-        F[width:] = Xc.T
+        F = np.empty((width + d + 1, n))
+        centred = F[width:width + d]
+        np.subtract(X.T, self.reference[:, None], out=centred)
         if self.spherical:
-            np.einsum("dn,dn->n", F[width:], F[width:], out=F[0])
+            np.einsum("dn,dn->n", centred, centred, out=F[0])
         else:
-            np.square(F[width:], out=F[:width])
+            np.square(centred, out=F[:width])
+        F[-1] = 1.0
         return F
 
     def _log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None) -> np.ndarray:
         # float64 throughout, also for float32 rows (converted exactly): the expanded form
         # cancels by ε r², too much in float32, and this GEMM is cheap (K × 2d × n); the
         # result is rounded to float32 like the per-component path's.
-        Xc = _centred(X.astype(np.float64, copy=False), self.reference)
         with np.errstate(over="ignore", invalid="ignore"):
-            F = self._features(Xc)
-            out = self.A @ F
-        out += self.const
+            F = self._features(X)
+            out = np.dot(self.A, F)
         if workspace is not None:
             workspace["residuals"] = (self, X, F)
         return out if X.dtype == np.float64 else out.astype(X.dtype)
@@ -329,9 +378,9 @@ class _DiagonalKernel(_Kernel):
     def _statistics(self, X: np.ndarray, weights: np.ndarray, kept: Any) -> GaussianMoments:
         F = kept
         w = _weights(weights)  # (m, n)
-        G = w @ F.T  # (m, width + d): Σ w (x − c)² (or ‖x − c‖²) and Σ w (x − c)
-        width = G.shape[1] - X.shape[1]
-        return GaussianMoments(kernel=self, weight=w.sum(axis=1), first=G[:, width:],
+        G = np.dot(w, F.T)  # (m, width + d + 1): Σ w (x − c)² (or ‖x − c‖²), Σ w (x − c), Σ w
+        width = G.shape[1] - X.shape[1] - 1
+        return GaussianMoments(kernel=self, weight=G[:, -1], first=G[:, width:-1],
                                second=G[:, :width])
 
     def unstack(self, moments: GaussianMoments) -> list[Any]:
@@ -355,7 +404,7 @@ class _DiagonalKernel(_Kernel):
         return out
 
 
-def _zero(structure: type, d: int) -> Any:
+def _zero(structure: Any, d: int) -> Any:
     from .gaussian import GaussianStatistics
 
     return GaussianStatistics(weight=0.0, mean=np.zeros(d), scatter=structure.zero_scatter(d),
@@ -376,7 +425,7 @@ class GaussianMoments(StatisticsBatch):
     def total_weight(self) -> float:
         return float(np.sum(self.weight))
 
-    def __add__(self, other: StatisticsBatch) -> StatisticsBatch:
+    def __add__(self, other: StatisticsBatch) -> StatisticsBatch:  # type: ignore[override]
         if isinstance(other, GaussianMoments) and other.kernel is self.kernel:
             return GaussianMoments(kernel=self.kernel, weight=self.weight + other.weight,
                                    first=self.first + other.first,

@@ -259,6 +259,12 @@ class Distribution(abc.ABC):
                                for j, c in enumerate(components)])
 
     @classmethod
+    def _row_bytes_many(cls, components: Sequence[Distribution], dtype: Any) -> int | None:
+        """Bytes of temporaries per row that scoring and summarising these components at once
+        allocate (a sizing hint for the EM pass's chunks; None: unknown)."""
+        return None
+
+    @classmethod
     def log_prior_many(cls, components: Sequence[Distribution], prior: Any) -> float:
         """log p(θ_1, …, θ_m) of several components of this family (independent by default)."""
         return sum(c.log_prior(prior) for c in components)

@@ -27,7 +27,7 @@ import numpy as np
 from .._validation import as_rng, check_data, check_sample_weight, check_scalar
 from ..exceptions import ConvergenceWarning, DegenerateComponentWarning, ObjectiveDecreaseWarning
 from ..mixture import MixtureModel, MixtureStatistics, _StatisticsParts, logsumexp_rows
-from .estep import AnnealedEStep, EStep, HardEStep, SoftEStep
+from .estep import EStep, SoftEStep
 from .mstep import MaximumLikelihood, MStep
 
 __all__ = [
@@ -39,13 +39,14 @@ __all__ = [
 ]
 
 # Memory for one chunk's temporaries (log-joint, q, the batched kernels' residuals): bounded,
-# not O(n); measured on 2 cores, larger chunks lose the cache, smaller ones pay per-chunk calls.
-_CHUNK_BUDGET_BYTES = 8 * 2**20
+# not O(n). Measured on 2 cores: smaller chunks pay per-chunk calls and, with threads, a GIL
+# hand-over per numpy call; larger ones (two in flight) no longer fit the 32 MiB L3 cache.
+_CHUNK_BUDGET_BYTES = 12 * 2**20
 
-# E-steps known not to draw from the random generator: their chunks may run on several
-# threads. Any other E-step (e.g. stochastic) sees the chunks in order on one thread, so the
-# generator's stream, and the fit, are as without threads.
-_THREAD_SAFE_ESTEPS = (SoftEStep, HardEStep, AnnealedEStep)
+# Threads pay a GIL hand-over per numpy call: below this much work per chunk (measured in
+# its temporaries) one thread is faster on 2 cores.
+_THREAD_MIN_CHUNK_BYTES = 4 * 2**20
+
 
 
 @attrs.frozen(kw_only=True)
@@ -275,12 +276,13 @@ class EMAlgorithm:
         Maximum number of M-steps.
     chunk_size : int, optional
         Rows per chunk of the streaming pass; by default chosen so that a chunk's temporaries
-        take at most about 8 MiB. The result does not depend on it beyond round-off.
+        take at most about 12 MiB. The result does not depend on it beyond round-off.
     n_threads : int, optional
         Threads that process chunks in parallel (numpy and BLAS release the GIL; BLAS itself
         is limited to one thread per worker during the fit). Default: the CPUs available to
         the process. Chunks are reduced in row order, so the result does not depend on it.
-        E-steps that draw random numbers always run on one thread.
+        E-steps that draw random numbers, and chunks too small to pay for the hand-overs
+        between threads (about 4 MiB of temporaries), run on one thread.
     keep_models : bool, default=False
         Keep every iterate θ_t in the history records.
     callbacks : sequence of callables, default=()
@@ -356,12 +358,14 @@ class EMAlgorithm:
                                               init.n_components)
         rng = as_rng(random_state)
         total_w = float(w.sum())
-        chunk = self.chunk_size or _default_chunk_size(*X.shape, init.n_components)
-        with _chunk_runner(self._threads(X.shape[0], chunk)) as run:
+        row_bytes = init._row_bytes(X.dtype)
+        chunk = self.chunk_size or _default_chunk_size(X.shape[0], row_bytes)
+        with _chunk_runner(self._threads(X.shape[0], chunk, row_bytes)) as run:
             return self._fit(X, init, w, prior_r, rng, total_w, chunk, run)
 
-    def _threads(self, n_samples: int, chunk: int) -> int:
-        if type(self.e_step) not in _THREAD_SAFE_ESTEPS or _blas_controller() is None:
+    def _threads(self, n_samples: int, chunk: int, row_bytes: int) -> int:
+        if (self.e_step.uses_rng or _blas_controller() is None
+                or chunk * row_bytes < _THREAD_MIN_CHUNK_BYTES):
             return 1
         wanted = self.n_threads or _available_cpus()
         return max(1, min(wanted, -(-n_samples // chunk)))
@@ -427,13 +431,11 @@ class EMAlgorithm:
               prior_r: np.ndarray | None, ids: np.ndarray, chunk: int, iteration: int,
               stage: int, rng: np.random.Generator, run: _Runner) -> _PassTotals:
         unit = bool(np.all(w == 1.0))
-        soft = type(self.e_step) is SoftEStep
 
         def one(lo: int) -> _ChunkTotals:
             hi = lo + chunk
             r = None if prior_r is None else prior_r[lo:hi]
-            return self._chunk(model, X[lo:hi], w[lo:hi], r, ids, iteration, stage, rng,
-                               unit, soft)
+            return self._chunk(model, X[lo:hi], w[lo:hi], r, ids, iteration, stage, rng, unit)
 
         total: _ChunkTotals | None = None
         for part in run(one, range(0, X.shape[0], chunk)):
@@ -445,7 +447,7 @@ class EMAlgorithm:
 
     def _chunk(self, model: MixtureModel, Xc: np.ndarray, wc: np.ndarray,
                prior_r: np.ndarray | None, ids: np.ndarray, iteration: int, stage: int,
-               rng: np.random.Generator, unit: bool, soft: bool) -> _ChunkTotals:
+               rng: np.random.Generator, unit: bool) -> _ChunkTotals:
         """The E-step of one chunk fused with its M-step statistics."""
         workspace: dict[Any, Any] = {}  # the families' residuals, reused by the statistics
         log_joint = model._log_joint(Xc, workspace)
@@ -462,12 +464,12 @@ class EMAlgorithm:
         Q = (q if q.dtype == np.float64 else q.astype(np.float64)) if unit else q * wc[:, None]
         # Σ w q log(π p) and −Σ w q log q, with 0 · log 0 = 0 and 0 · (−∞) = 0 (a component
         # with zero weight or density): one dot each, the masked form only when one is hit.
-        # The soft E-step's q is exp(log_resp), so log q is at hand.
+        # An E-step that hands back the posterior itself (the soft one) has log q at hand.
         with np.errstate(divide="ignore", invalid="ignore"):
             elj = _dot(Q, log_joint)
             if not np.isfinite(elj):
                 elj = _masked_dot(Q, log_joint)
-            log_q = post.log_resp if soft else np.log(q)
+            log_q = post.log_resp if q is post._resp else np.log(q)
             ent = -_dot(Q, log_q)
             if not np.isfinite(ent):
                 ent = -_masked_dot(Q, log_q)
@@ -597,13 +599,12 @@ def _masked_dot(q: np.ndarray, values: np.ndarray) -> float:
     return float(np.sum(prod))
 
 
-def _default_chunk_size(n_samples: int, n_features: int, n_components: int) -> int:
+def _default_chunk_size(n_samples: int, bytes_per_row: int) -> int:
     """Rows per chunk: about ``_CHUNK_BUDGET_BYTES`` of temporaries, and at least ~16 chunks
-    for data that fill more than a few thousand rows (bounded memory, work for every thread)."""
-    # per row: the kernels' residuals (K d for a full covariance), the (n, K) arrays of the
-    # E-step (log-joint, posterior, q, ...) and the centred rows
-    per_row = 8 * (n_components * n_features + 10 * n_components + 2 * n_features)
-    return max(256, min(_CHUNK_BUDGET_BYTES // per_row, max(2048, -(-n_samples // 16))))
+    when that leaves more than 4096 rows per chunk (temporaries well below the size of the
+    data, and work for every thread)."""
+    return max(256, min(_CHUNK_BUDGET_BYTES // max(bytes_per_row, 1),
+                        max(4096, -(-n_samples // 16))))
 
 
 def _available_cpus() -> int:

@@ -37,6 +37,10 @@ class EStep(abc.ABC):
     objective_name: ClassVar[str]
     #: whether EM with this E-step (and an exact M-step) never decreases that objective
     monotone: ClassVar[bool] = True
+    #: whether it draws from the fit's generator; if so EMAlgorithm feeds it the chunks in
+    #: order on one thread, so the random stream (and the fit) does not depend on threads.
+    #: Conservatively True for new strategies.
+    uses_rng: ClassVar[bool] = True
 
     @property
     def n_stages(self) -> int:
@@ -58,10 +62,11 @@ class SoftEStep(EStep):
     """
 
     objective_name: ClassVar[str] = "log-likelihood"
+    uses_rng: ClassVar[bool] = False
 
     def __call__(self, posterior: Posterior, *, iteration: int, stage: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return np.exp(posterior.log_resp), posterior.log_evidence
+        return posterior.resp, posterior.log_evidence
 
 
 def _one_hot(labels: np.ndarray, n_components: int) -> np.ndarray:
@@ -81,6 +86,7 @@ class HardEStep(EStep):
     """
 
     objective_name: ClassVar[str] = "classification log-likelihood"
+    uses_rng: ClassVar[bool] = False
 
     def __call__(self, posterior: Posterior, *, iteration: int, stage: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -149,6 +155,7 @@ class AnnealedEStep(EStep):
     """
 
     objective_name: ClassVar[str] = "free energy at fixed beta"
+    uses_rng: ClassVar[bool] = False
     betas: tuple[float, ...] = attrs.field(default=(0.2, 0.4, 0.6, 0.8, 1.0), converter=_betas)
 
     @property

@@ -53,7 +53,7 @@ class MStep(abc.ABC):
         in the step that produced ``model``; 0 for an exact M-step."""
         return 0.0
 
-    def check(self, init: MixtureModel) -> None:
+    def check(self, init: MixtureModel) -> None:  # noqa: B027  # optional hook, no-op default
         """Validate the strategy against the initial model before EM starts."""
 
 
