@@ -590,14 +590,9 @@ def _decode_gmm(node: dict[str, Any], path: str) -> Any:
     from .gmm import COVARIANCE_TYPES, GMM
     from .mixture import MixtureModel
 
-    extra = sorted(set(node) - {"class", "params", "fitted"})
-    if extra:
-        raise ValueError(f"{_join(path, extra[0])}: unexpected field for {_GMM_NAME}")
+    _reject_extra(node, {"class", "params", "fitted"}, path, _GMM_NAME)
     params_path = _join(path, "params")
-    params = node.get("params")
-    if not isinstance(params, dict):
-        raise ValueError(f"{params_path}: " + ("missing field" if params is None else
-                                               f"expected an object, got {_json_type(params)}"))
+    params = _object_field(node, "params", path)
     gmm = GMM()
     valid = set(gmm.get_params())
     for key, raw in params.items():
@@ -671,17 +666,28 @@ def _shared(model: Any) -> bool:
     return all(c.covariance == first for c in model.components[1:])
 
 
+def _reject_extra(node: dict[str, Any], allowed: set[str], path: str, name: str) -> None:
+    """A field the format does not define is an error naming it (no silent skipping)."""
+    extra = sorted(set(node) - allowed)
+    if extra:
+        raise ValueError(f"{_join(path, extra[0])}: unexpected field for {name}")
+
+
+def _object_field(node: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    """``node[key]``, which must be a JSON object; else an error naming its path."""
+    value = node.get(key)
+    if not isinstance(value, dict):
+        raise ValueError(f"{_join(path, key)}: " + ("missing field" if value is None else
+                                                    f"expected an object, got {_json_type(value)}"))
+    return value
+
+
 def _decode_history(node: dict[str, Any], path: str) -> Any:
     from .em.algorithm import History, IterationRecord
 
-    extra = sorted(set(node) - {"class", "columns"})
-    if extra:
-        raise ValueError(f"{_join(path, extra[0])}: unexpected field for {_HISTORY_NAME}")
+    _reject_extra(node, {"class", "columns"}, path, _HISTORY_NAME)
     cpath = _join(path, "columns")
-    columns = node.get("columns")
-    if not isinstance(columns, dict):
-        raise ValueError(f"{cpath}: " + ("missing field" if columns is None else
-                                         f"expected an object, got {_json_type(columns)}"))
+    columns = _object_field(node, "columns", path)
     fields = {str(f.alias): f for f in attrs.fields(IterationRecord) if f.init}
     extra = sorted(set(columns) - set(fields))
     if extra:
