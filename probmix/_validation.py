@@ -12,11 +12,13 @@ _FLOATS = (np.float32, np.float64)
 
 def check_data(X: Any, *, name: str = "X", n_features: int | None = None,
                min_samples: int = 1, dtype: Any = None,
-               expected_by: str = "the model was fitted with") -> np.ndarray:
+               expected_by: str = "the model was fitted with",
+               allow_missing: bool = False) -> np.ndarray:
     """Return ``X`` as a finite 2-D float array (float32 kept, anything else float64).
 
     Raises ``TypeError`` for non-numeric input and ``ValueError`` for a wrong shape,
-    too few rows, a wrong number of columns, or NaN/inf entries.
+    too few rows, a wrong number of columns, or NaN/inf entries. With ``allow_missing``, NaN
+    marks a missing entry (infinity is still an error, and so is a row with nothing observed).
     """
     if hasattr(X, "dtype") and not isinstance(X, np.ndarray) and hasattr(X, "to_numpy"):
         X = X.to_numpy()  # pandas objects
@@ -47,10 +49,28 @@ def check_data(X: Any, *, name: str = "X", n_features: int | None = None,
     target = dtype if dtype is not None else (arr.dtype if arr.dtype in _FLOATS else np.float64)
     arr = np.asarray(arr, dtype=target)
     if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or infinity (first at row {bad[0]}, "
-                         f"column {bad[1]}); remove or impute those entries")
+        if allow_missing:
+            _check_missing(arr, name)
+        else:
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            what = "NaN" if np.isnan(arr[bad[0], bad[1]]) else "infinity"
+            hint = (" (or let the model marginalise missing entries: missing='marginalize')"
+                    if what == "NaN" else "")
+            raise ValueError(f"{name} contains {what} (first at row {bad[0]}, column "
+                             f"{bad[1]}); remove or impute those entries{hint}")
     return arr
+
+
+def _check_missing(arr: np.ndarray, name: str) -> None:
+    """NaN entries are missing values; infinity and rows with nothing observed are errors."""
+    if np.any(np.isinf(arr)):
+        bad = np.argwhere(np.isinf(arr))[0]
+        raise ValueError(f"{name} contains infinity (first at row {bad[0]}, column {bad[1]}); "
+                         "only NaN marks a missing entry")
+    empty = np.all(np.isnan(arr), axis=1)
+    if np.any(empty):
+        raise ValueError(f"{name} row {int(np.flatnonzero(empty)[0])} has every entry missing "
+                         "(NaN): it carries no information; drop such rows")
 
 
 def check_sample_weight(weights: Any, n_samples: int, *, name: str = "sample_weight",

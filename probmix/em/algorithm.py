@@ -252,6 +252,13 @@ def _non_negative(instance: Any, attribute: Any, value: Any) -> None:
     check_scalar(value, attribute.name, (int, float, np.integer, np.floating), low=0.0)
 
 
+def _one_of(*options: str) -> Callable[[Any, Any, Any], None]:
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        if value not in options:
+            raise ValueError(f"{attribute.name} must be one of {list(options)}, got {value!r}")
+    return check
+
+
 def _of_type(kind: type) -> Callable[[Any, Any, Any], None]:
     def check(instance: Any, attribute: Any, value: Any) -> None:
         if not isinstance(value, kind):
@@ -288,6 +295,11 @@ class EMAlgorithm:
     callbacks : sequence of callables, default=()
         Each is called as ``callback(record, model)`` once per evaluated model θ_t, when its
         record is complete (after the M-step that follows it, or at the end of the fit).
+    missing : {"raise", "marginalize"}, default="raise"
+        What a NaN entry of X means. "raise": an error. "marginalize": a missing value; the
+        E-step scores each row by the marginal density of its observed entries and the M-step
+        uses the expected statistics given them, which is exact EM for data missing at random
+        (see the user guide's section on missing data).
 
     Examples
     --------
@@ -313,6 +325,7 @@ class EMAlgorithm:
     n_threads: int | None = attrs.field(default=None, validator=_optional_positive_int)
     callbacks: tuple[Callable[[IterationRecord, MixtureModel], Any], ...] = attrs.field(
         default=(), converter=tuple)
+    missing: str = attrs.field(default="raise", validator=_one_of("raise", "marginalize"))
 
     def fit(self, X: Any, init: MixtureModel, *, sample_weight: Any = None,
             random_state: Any = None, responsibility_prior: Any = None) -> EMResult:
@@ -350,7 +363,8 @@ class EMAlgorithm:
         """
         if not isinstance(init, MixtureModel):
             raise TypeError(f"init must be a MixtureModel, got {type(init).__name__}")
-        X = check_data(X, n_features=init.n_features, expected_by="the initial model has")
+        X = check_data(X, n_features=init.n_features, expected_by="the initial model has",
+                       allow_missing=self.missing == "marginalize")
         init.check_support(X)
         self.m_step.check(init)
         w = check_sample_weight(sample_weight, X.shape[0])
