@@ -114,10 +114,15 @@ class MixtureStatistics(Statistics):
 @attrs.frozen
 class _StatisticsParts:
     """Statistics of one chunk by family group, before they are split per component: the EM
-    pass adds these (arrays, for batched families) and builds MixtureStatistics once."""
+    pass adds these (arrays, for batched families) and builds MixtureStatistics once.
+
+    ``missing_entropy`` is Σ_i w_i Σ_k q_ik H[x_i,mis | x_i,obs, c_i = k], the entropy of the
+    missing entries under q: a part of L(q, θ) that statistics alone do not carry (0 when
+    every entry is observed)."""
 
     masses: np.ndarray
     groups: tuple[tuple[tuple[int, ...], StatisticsBatch], ...]
+    missing_entropy: float = 0.0
 
     @classmethod
     def of(cls, X: np.ndarray, q: np.ndarray,
@@ -134,8 +139,10 @@ class _StatisticsParts:
         return cls(masses=q.sum(axis=0, dtype=np.float64), groups=tuple(parts))
 
     def __add__(self, other: _StatisticsParts) -> _StatisticsParts:
-        return _StatisticsParts(masses=self.masses + other.masses, groups=tuple(
-            (idx, a + b) for (idx, a), (_, b) in zip(self.groups, other.groups)))
+        return _StatisticsParts(
+            masses=self.masses + other.masses,
+            groups=tuple((idx, a + b) for (idx, a), (_, b) in zip(self.groups, other.groups)),
+            missing_entropy=self.missing_entropy + other.missing_entropy)
 
     def finish(self, families: tuple[type[Distribution], ...]) -> MixtureStatistics:
         stats: list[Statistics | None] = [None] * len(families)

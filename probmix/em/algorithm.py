@@ -217,6 +217,7 @@ class _PassTotals:
     objective: float
     expected_log_joint: float  # Σ w q (log π + log p)
     entropy: float  # −Σ w q log q
+    missing_entropy: float  # Σ w q H[x_mis | x_obs, k] (0 without missing entries)
 
 
 @attrs.frozen
@@ -400,11 +401,13 @@ class EMAlgorithm:
             new_model = self.m_step(totals.stats, model, ids=ids)
             n_iter = t
             # L(q_t, θ_{t+1}) from the statistics alone: the M-step's gain, with no extra pass
-            # (-inf when a pruned component still had mass under q_t: recorded as None).
+            # (-inf when a pruned component still had mass under q_t: recorded as None). With
+            # missing entries q also covers them: their expected complete-data log-density is
+            # in the statistics, their entropy under q_t in missing_entropy.
             after = new_model.expected_log_joint(totals.stats)
             if after is not None and np.isfinite(after):
-                records[-1] = attrs.evolve(records[-1],
-                                           bound_after_m_step=(after + totals.entropy) / total_w)
+                records[-1] = attrs.evolve(records[-1], bound_after_m_step=(
+                    after + totals.entropy + totals.missing_entropy) / total_w)
             self._emit(records[-1], model)
             pruned: tuple[int, ...] = ()
             if self.m_step.prunes and np.any(new_model.weights == 0):
@@ -457,7 +460,7 @@ class EMAlgorithm:
         assert total is not None
         stats = total.parts.finish(tuple(type(c) for c in model.components))
         return _PassTotals(stats, total.log_likelihood, total.objective,
-                           total.expected_log_joint, total.entropy)
+                           total.expected_log_joint, total.entropy, total.parts.missing_entropy)
 
     def _chunk(self, model: MixtureModel, Xc: np.ndarray, wc: np.ndarray,
                prior_r: np.ndarray | None, ids: np.ndarray, iteration: int, stage: int,
