@@ -219,13 +219,13 @@ def threads_for_small_chunks(monkeypatch):
 
 def test_chunks_run_on_the_worker_threads(threads_for_small_chunks, monkeypatch):
     seen = set()
-    original = EMAlgorithm._chunk
+    original = em_algorithm._chunk_totals
 
-    def spy(self, *args, **kwargs):
+    def spy(*args, **kwargs):
         seen.add(threading.current_thread().name.split("_")[0])
-        return original(self, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(EMAlgorithm, "_chunk", spy)
+    monkeypatch.setattr(em_algorithm, "_chunk_totals", spy)
     _fit(_em(max_iter=2, chunk_size=16, n_threads=2), _data(n_per=40), _mixture(Gaussian))
     assert seen == {"probmix-em"}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import os
 import time
 import warnings
@@ -29,6 +30,7 @@ from ..exceptions import ConvergenceWarning, DegenerateComponentWarning, Objecti
 from ..mixture import MixtureModel, MixtureStatistics, _StatisticsParts, logsumexp_rows
 from .estep import EStep, SoftEStep
 from .mstep import MaximumLikelihood, MStep
+from .sources import Chunk, DataSource, as_source
 
 __all__ = [
     "EMAlgorithm",
@@ -218,6 +220,8 @@ class _PassTotals:
     expected_log_joint: float  # Σ w q (log π + log p)
     entropy: float  # −Σ w q log q
     missing_entropy: float  # Σ w q H[x_mis | x_obs, k] (0 without missing entries)
+    weight: float  # Σ w
+    n_rows: int
 
 
 @attrs.frozen
@@ -229,13 +233,17 @@ class _ChunkTotals:
     objective: float
     expected_log_joint: float
     entropy: float
+    weight: float
+    n_rows: int
 
     def __add__(self, other: _ChunkTotals) -> _ChunkTotals:
         return _ChunkTotals(self.parts + other.parts,
                             self.log_likelihood + other.log_likelihood,
                             self.objective + other.objective,
                             self.expected_log_joint + other.expected_log_joint,
-                            self.entropy + other.entropy)
+                            self.entropy + other.entropy,
+                            self.weight + other.weight,
+                            self.n_rows + other.n_rows)
 
 
 def _positive_int(name: str) -> Callable[[Any, Any, Any], None]:
@@ -334,8 +342,13 @@ class EMAlgorithm:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The data; float32 is kept, other numbers are converted to float64.
+        X : array-like, numpy.memmap, dask.array.Array or re-iterable of chunks
+            The rows, of shape (n_samples, n_features); float32 is kept, other numbers are
+            converted to float64. An array is validated once and read in slices; a memmap
+            is read (and validated) slice by slice, never loaded whole; a Dask array is
+            summarised block by block on the Dask workers; any other re-iterable of 2-D
+            chunks, or of ``(chunk, weights)`` pairs, is read afresh on every iteration (see
+            :mod:`probmix.em.sources`). The fit is the same to round-off whatever the form.
         init : MixtureModel
             θ_0 (see :mod:`probmix.init` for ways to build one from the data).
         sample_weight : array-like of shape (n_samples,), optional
@@ -347,7 +360,7 @@ class EMAlgorithm:
             one-hot row clamps a known label, a row of ones leaves it free (see
             :func:`labels_to_responsibility_prior`). The objective becomes
             Σ_i w_i log Σ_k r_ik π_k p_k(x_i): the likelihood of the unlabelled rows times the
-            joint likelihood of the labelled ones.
+            joint likelihood of the labelled ones. In-memory arrays only.
 
         Returns
         -------
@@ -364,35 +377,40 @@ class EMAlgorithm:
         """
         if not isinstance(init, MixtureModel):
             raise TypeError(f"init must be a MixtureModel, got {type(init).__name__}")
-        X = check_data(X, n_features=init.n_features, expected_by="the initial model has",
-                       allow_missing=self.missing == "marginalize")
-        init.check_support(X)
+        source = as_source(X, sample_weight, n_features=init.n_features,
+                           allow_missing=self.missing == "marginalize")
+        if source.in_memory:  # other sources are checked chunk by chunk in the first pass
+            init.check_support(source.X)  # type: ignore[attr-defined]
         self.m_step.check(init)
-        w = check_sample_weight(sample_weight, X.shape[0])
-        prior_r = _check_responsibility_prior(responsibility_prior, X.shape[0],
-                                              init.n_components)
+        prior_r = None
+        if responsibility_prior is not None:
+            if not source.in_memory:
+                raise TypeError("responsibility_prior needs X as an in-memory array (its rows "
+                                "are matched to X's by position)")
+            prior_r = _check_responsibility_prior(responsibility_prior, source.n_samples,
+                                                  init.n_components)
         rng = as_rng(random_state)
-        total_w = float(w.sum())
-        row_bytes = init._row_bytes(X.dtype)
-        chunk = self.chunk_size or _default_chunk_size(X.shape[0], row_bytes)
-        with _chunk_runner(self._threads(X.shape[0], chunk, row_bytes)) as run:
-            return self._fit(X, init, w, prior_r, rng, total_w, chunk, run)
+        row_bytes = init._row_bytes(source.dtype)
+        chunk = self.chunk_size or _default_chunk_size(source.n_samples, row_bytes)
+        with _chunk_runner(self._threads(source.n_samples, chunk, row_bytes)) as run:
+            return self._fit(source, init, prior_r, rng, chunk, run)
 
-    def _threads(self, n_samples: int, chunk: int, row_bytes: int) -> int:
-        if (self.e_step.uses_rng or _blas_controller() is None
-                or chunk * row_bytes < _THREAD_MIN_CHUNK_BYTES):
+    def _threads(self, n_samples: int | None, chunk: int, row_bytes: int) -> int:
+        if _blas_controller() is None or chunk * row_bytes < _THREAD_MIN_CHUNK_BYTES:
             return 1
         wanted = self.n_threads or _available_cpus()
-        return max(1, min(wanted, -(-n_samples // chunk)))
+        return max(1, wanted if n_samples is None else min(wanted, -(-n_samples // chunk)))
 
-    def _fit(self, X: np.ndarray, init: MixtureModel, w: np.ndarray,
-             prior_r: np.ndarray | None, rng: np.random.Generator, total_w: float, chunk: int,
-             run: _Runner) -> EMResult:
-        eps = float(np.finfo(X.dtype).eps)
+    def _fit(self, source: DataSource, init: MixtureModel, prior_r: np.ndarray | None,
+             rng: np.random.Generator, chunk: int, run: _Runner) -> EMResult:
+        eps = float(np.finfo(source.dtype).eps)
         start = time.perf_counter()
 
         model, ids, stage = init, np.arange(init.n_components), 0
-        totals = self._pass(model, X, w, prior_r, ids, chunk, 0, stage, rng, run)
+        totals = self._pass(model, source, prior_r, ids, chunk, 0, stage, rng, run)
+        total_w, n_rows = totals.weight, totals.n_rows
+        if not total_w > 0:
+            raise ValueError("sample_weight sums to zero: no row carries any weight")
         records = [self._record(0, stage, model, ids, (), totals, total_w, start)]
         converged = False
         n_iter = 0
@@ -420,7 +438,13 @@ class EMAlgorithm:
             else:
                 self._warn_lost_components(model, new_model, t)
             model = new_model
-            totals = self._pass(model, X, w, prior_r, ids, chunk, t, stage, rng, run)
+            totals = self._pass(model, source, prior_r, ids, chunk, t, stage, rng, run)
+            if totals.n_rows != n_rows or not np.isclose(totals.weight, total_w, rtol=1e-9):
+                raise ValueError(
+                    f"the data changed between EM iterations: the first pass read {n_rows} "
+                    f"rows of total weight {total_w:.10g}, pass {t} read {totals.n_rows} of "
+                    f"{totals.weight:.10g}; a re-iterable source must yield the same rows on "
+                    "every pass")
             records.append(self._record(t, stage, model, ids, pruned, totals, total_w, start))
             if pruned or records[-2].stage != stage:
                 continue  # a model of another dimension, or another stage: not comparable
@@ -444,54 +468,20 @@ class EMAlgorithm:
                         history=History(records), component_ids=ids)
 
     # -- the streaming pass --------------------------------------------------------------------
-    def _pass(self, model: MixtureModel, X: np.ndarray, w: np.ndarray,
-              prior_r: np.ndarray | None, ids: np.ndarray, chunk: int, iteration: int,
-              stage: int, rng: np.random.Generator, run: _Runner) -> _PassTotals:
-        unit = bool(np.all(w == 1.0))
-
-        def one(lo: int) -> _ChunkTotals:
-            hi = lo + chunk
-            r = None if prior_r is None else prior_r[lo:hi]
-            return self._chunk(model, X[lo:hi], w[lo:hi], r, ids, iteration, stage, rng, unit)
-
-        total: _ChunkTotals | None = None
-        for part in run(one, range(0, X.shape[0], chunk)):
-            total = part if total is None else total + part
-        assert total is not None
+    def _pass(self, model: MixtureModel, source: DataSource, prior_r: np.ndarray | None,
+              ids: np.ndarray, chunk: int, iteration: int, stage: int,
+              rng: np.random.Generator, run: _Runner) -> _PassTotals:
+        # A stochastic E-step draws from a generator seeded by (this pass, the chunk's first
+        # row): the same draws whichever thread or Dask worker runs the chunk.
+        seed = int(rng.integers(2**63)) if self.e_step.uses_rng else None
+        check = iteration == 0 and not source.in_memory  # an array was checked whole
+        work = functools.partial(_chunk_totals, self.e_step, model, ids, iteration, stage, seed,
+                                 prior_r, check)
+        total = source.map_reduce(work, chunk, run)
         stats = total.parts.finish(tuple(type(c) for c in model.components))
         return _PassTotals(stats, total.log_likelihood, total.objective,
-                           total.expected_log_joint, total.entropy, total.parts.missing_entropy)
-
-    def _chunk(self, model: MixtureModel, Xc: np.ndarray, wc: np.ndarray,
-               prior_r: np.ndarray | None, ids: np.ndarray, iteration: int, stage: int,
-               rng: np.random.Generator, unit: bool) -> _ChunkTotals:
-        """The E-step of one chunk fused with its M-step statistics."""
-        workspace: dict[Any, Any] = {}  # the families' residuals, reused by the statistics
-        log_joint = model._log_joint(Xc, workspace)
-        if prior_r is None:
-            post = model._posterior(log_joint)
-            log_evidence = post.log_evidence
-        else:  # q ∝ r π p: the E-step sees the log-joint shifted by log r
-            with np.errstate(divide="ignore"):
-                log_r = np.log(prior_r[:, ids])
-            post = model._posterior(log_joint + log_r)
-            log_evidence = logsumexp_rows(log_joint)
-        q, obj_rows = self.e_step(post, iteration=iteration, stage=stage, rng=rng)
-        # w_i q_ik in float64 for the statistics
-        Q = (q if q.dtype == np.float64 else q.astype(np.float64)) if unit else q * wc[:, None]
-        # Σ w q log(π p) and −Σ w q log q, with 0 · log 0 = 0 and 0 · (−∞) = 0 (a component
-        # with zero weight or density): one dot each, the masked form only when one is hit.
-        # An E-step that hands back the posterior itself (the soft one) has log q at hand.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            elj = _dot(Q, log_joint)
-            if not np.isfinite(elj):
-                elj = _masked_dot(Q, log_joint)
-            log_q = post.log_resp if q is post._resp else np.log(q)
-            ent = -_dot(Q, log_q)
-            if not np.isfinite(ent):
-                ent = -_masked_dot(Q, log_q)
-        return _ChunkTotals(model._statistics_parts(Xc, Q, workspace),
-                            float(wc @ log_evidence), float(wc @ obj_rows), elj, ent)
+                           total.expected_log_joint, total.entropy, total.parts.missing_entropy,
+                           total.weight, total.n_rows)
 
     def _record(self, t: int, stage: int, model: MixtureModel, ids: np.ndarray,
                 pruned: tuple[int, ...], totals: _PassTotals, total_w: float,
@@ -536,6 +526,49 @@ class EMAlgorithm:
                 "were kept with weight 0: use fewer components, another initialisation, or a "
                 "Dirichlet prior on the weights to prune them explicitly",
                 DegenerateComponentWarning, stacklevel=4)
+
+
+def _chunk_totals(e_step: EStep, model: MixtureModel, ids: np.ndarray, iteration: int,
+                  stage: int, seed: int | None, prior_r: np.ndarray | None,
+                  check_support: bool, chunk: Chunk) -> _ChunkTotals:
+    """The E-step of one chunk fused with its M-step statistics (a module-level function, so a
+    Dask worker can run it)."""
+    Xc, wc = chunk.X, chunk.weights
+    if check_support:
+        try:
+            model.check_support(Xc)
+        except ValueError as exc:
+            raise ValueError(f"in the chunk of rows from {chunk.start}: {exc}") from None
+    workspace: dict[Any, Any] = {}  # the families' residuals, reused by the statistics
+    log_joint = model._log_joint(Xc, workspace)
+    if prior_r is None:
+        post = model._posterior(log_joint)
+        log_evidence = post.log_evidence
+    else:  # q ∝ r π p: the E-step sees the log-joint shifted by log r
+        with np.errstate(divide="ignore"):
+            log_r = np.log(prior_r[chunk.start:chunk.start + chunk.n_rows][:, ids])
+        post = model._posterior(log_joint + log_r)
+        log_evidence = logsumexp_rows(log_joint)
+    rng = None if seed is None else np.random.default_rng([seed, chunk.start])
+    q, obj_rows = e_step(post, iteration=iteration, stage=stage, rng=rng)
+    # w_i q_ik in float64 for the statistics
+    Q = (q if q.dtype == np.float64 else q.astype(np.float64)) if wc is None else q * wc[:, None]
+    # Σ w q log(π p) and −Σ w q log q, with 0 · log 0 = 0 and 0 · (−∞) = 0 (a component
+    # with zero weight or density): one dot each, the masked form only when one is hit.
+    # An E-step that hands back the posterior itself (the soft one) has log q at hand.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        elj = _dot(Q, log_joint)
+        if not np.isfinite(elj):
+            elj = _masked_dot(Q, log_joint)
+        log_q = post.log_resp if q is post._resp else np.log(q)
+        ent = -_dot(Q, log_q)
+        if not np.isfinite(ent):
+            ent = -_masked_dot(Q, log_q)
+    weight = float(Xc.shape[0]) if wc is None else float(np.sum(wc))
+    total_ll = float(np.sum(log_evidence)) if wc is None else float(wc @ log_evidence)
+    total_obj = float(np.sum(obj_rows)) if wc is None else float(wc @ obj_rows)
+    return _ChunkTotals(model._statistics_parts(Xc, Q, workspace), total_ll, total_obj, elj,
+                        ent, weight, Xc.shape[0])
 
 
 def labels_to_responsibility_prior(labels: Any, n_components: int) -> np.ndarray:
@@ -616,12 +649,14 @@ def _masked_dot(q: np.ndarray, values: np.ndarray) -> float:
     return float(np.sum(prod))
 
 
-def _default_chunk_size(n_samples: int, bytes_per_row: int) -> int:
+def _default_chunk_size(n_samples: int | None, bytes_per_row: int) -> int:
     """Rows per chunk: about ``_CHUNK_BUDGET_BYTES`` of temporaries, and at least ~16 chunks
     when that leaves more than 4096 rows per chunk (temporaries well below the size of the
     data, and work for every thread)."""
-    return max(256, min(_CHUNK_BUDGET_BYTES // max(bytes_per_row, 1),
-                        max(4096, -(-n_samples // 16))))
+    budget = _CHUNK_BUDGET_BYTES // max(bytes_per_row, 1)
+    if n_samples is None:  # a stream of chunks: the budget alone
+        return max(256, budget)
+    return max(256, min(budget, max(4096, -(-n_samples // 16))))
 
 
 def _available_cpus() -> int:
@@ -632,21 +667,21 @@ def _available_cpus() -> int:
 
 
 # -- running chunks -------------------------------------------------------------------------------
-_Runner = Callable[[Callable[[int], _ChunkTotals], Iterable[int]], Iterator[_ChunkTotals]]
+_Runner = Callable[[Callable[[Chunk], _ChunkTotals], Iterable[Chunk]], Iterator[_ChunkTotals]]
 
 
-def _in_order(work: Callable[[int], _ChunkTotals],
-              starts: Iterable[int]) -> Iterator[_ChunkTotals]:
-    return map(work, starts)
+def _in_order(work: Callable[[Chunk], _ChunkTotals],
+              chunks: Iterable[Chunk]) -> Iterator[_ChunkTotals]:
+    return map(work, chunks)
 
 
 def _on_pool(pool: Executor, depth: int) -> _Runner:
     """Run chunks on the pool, at most ``depth`` ahead, and yield their results in order."""
-    def run(work: Callable[[int], _ChunkTotals],
-            starts: Iterable[int]) -> Iterator[_ChunkTotals]:
+    def run(work: Callable[[Chunk], _ChunkTotals],
+            chunks: Iterable[Chunk]) -> Iterator[_ChunkTotals]:
         pending: collections.deque[Any] = collections.deque()
-        for lo in starts:
-            pending.append(pool.submit(work, lo))
+        for chunk in chunks:
+            pending.append(pool.submit(work, chunk))
             if len(pending) >= depth:
                 yield pending.popleft().result()
         while pending:
