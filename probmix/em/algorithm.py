@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from .._validation import as_rng, check_data, check_sample_weight, check_scalar
+from .._validation import as_rng, check_scalar
 from ..exceptions import ConvergenceWarning, DegenerateComponentWarning, ObjectiveDecreaseWarning
 from ..mixture import MixtureModel, MixtureStatistics, _StatisticsParts, logsumexp_rows
 from .estep import EStep, SoftEStep
@@ -387,6 +387,7 @@ class EMAlgorithm:
             if not source.in_memory:
                 raise TypeError("responsibility_prior needs X as an in-memory array (its rows "
                                 "are matched to X's by position)")
+            assert source.n_samples is not None  # an in-memory array
             prior_r = _check_responsibility_prior(responsibility_prior, source.n_samples,
                                                   init.n_components)
         rng = as_rng(random_state)
@@ -528,6 +529,9 @@ class EMAlgorithm:
                 DegenerateComponentWarning, stacklevel=4)
 
 
+_UNUSED_RNG = np.random.default_rng(0)
+
+
 def _chunk_totals(e_step: EStep, model: MixtureModel, ids: np.ndarray, iteration: int,
                   stage: int, seed: int | None, prior_r: np.ndarray | None,
                   check_support: bool, chunk: Chunk) -> _ChunkTotals:
@@ -549,7 +553,8 @@ def _chunk_totals(e_step: EStep, model: MixtureModel, ids: np.ndarray, iteration
             log_r = np.log(prior_r[chunk.start:chunk.start + chunk.n_rows][:, ids])
         post = model._posterior(log_joint + log_r)
         log_evidence = logsumexp_rows(log_joint)
-    rng = None if seed is None else np.random.default_rng([seed, chunk.start])
+    # an E-step that draws nothing (seed None) is handed a generator it never touches
+    rng = _UNUSED_RNG if seed is None else np.random.default_rng([seed, chunk.start])
     q, obj_rows = e_step(post, iteration=iteration, stage=stage, rng=rng)
     # w_i q_ik in float64 for the statistics
     Q = (q if q.dtype == np.float64 else q.astype(np.float64)) if wc is None else q * wc[:, None]

@@ -174,7 +174,7 @@ def test_a_memmap_pass_needs_the_memory_of_a_chunk_not_of_the_data(memmap_of):
 # -- bad sources --------------------------------------------------------------------------------
 def test_a_generator_is_refused_with_the_remedy():
     X, init = _gaussian_case()
-    with pytest.raises(TypeError, match="read only once.*re-iterable"):
+    with pytest.raises(TypeError, match=r"read only once.*re-iterable"):
         EMAlgorithm().fit((c for c in _chunks(X, 100)), init)
 
 
