@@ -49,6 +49,9 @@ class GeometricStatistics(Statistics):
         return GeometricStatistics(self.weight + other.weight,
                                    self.weighted_sum + other.weighted_sum)
 
+    def reweighted(self, factor):  # every weight × factor (optional: online EM needs it)
+        return GeometricStatistics(factor * self.weight, factor * self.weighted_sum)
+
 
 def _probabilities(value):
     p = np.array(value, dtype=float, ndmin=1)

@@ -6,7 +6,7 @@ The three roles of EM: a :class:`Distribution` (a component family), a :class:`M
 """
 
 from .distributions.base import Distribution, Statistics
-from .em import EMAlgorithm, EMResult, MaximumLikelihood, SoftEStep
+from .em import EMAlgorithm, EMResult, MaximumLikelihood, OnlineEM, SoftEStep
 from .exceptions import (
     ConvergenceWarning,
     DegenerateComponentWarning,
@@ -25,6 +25,7 @@ __all__ = [
     "MixtureModel",
     "EMAlgorithm",
     "EMResult",
+    "OnlineEM",
     "SoftEStep",
     "MaximumLikelihood",
     "GMM",

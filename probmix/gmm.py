@@ -25,6 +25,8 @@ from .em.algorithm import (
     labels_to_responsibility_prior,
 )
 from .em.mstep import MAP, MaximumLikelihood, MStep
+from .em.online import OnlineEM, OnlineEMState
+from .em.sources import as_source, in_memory
 from .exceptions import ConvergenceWarning, NotFittedError, SingularCovarianceError
 from .init import (
     INIT_METHODS,
@@ -120,6 +122,15 @@ class GMM:
         points: from an overcomplete start it removes spikes and stragglers, but a split
         cluster whose halves both hold more than T/2 points survives.
         ``None`` (default) is maximum likelihood.
+    missing : {"raise", "marginalize"}, default="raise"
+        What a NaN entry of X means. "raise": an error. "marginalize": a missing value (see
+        :doc:`/missing-data`). EM then scores each row by the marginal density of its observed
+        entries and the M-step uses the conditional expectations of the missing ones and of
+        their second moments (exact maximum likelihood for data missing at random); the
+        initialisation runs on the rows with missing entries replaced by the column means
+        (of the observed entries), and ``predict``, ``predict_proba``, ``score_samples``,
+        ``score``, ``bic`` and ``aic`` use the marginal density too. :meth:`impute` fills
+        missing entries in either case.
     random_state : None, int or numpy.random.Generator, default=None
         Seeds the initialisation; the same int gives identical results.
     verbose : int, default=0
@@ -127,6 +138,16 @@ class GMM:
         ``verbose_interval`` iterations.
     verbose_interval : int, default=10
         Iterations between two progress lines at ``verbose=2``.
+    learning_offset : float, default=1.0
+        t₀ >= 0 of the step sizes γ_t = (t + t₀)^(−κ) of :meth:`partial_fit` (online EM): a
+        larger offset makes the early steps smaller.
+    learning_decay : float, default=0.7
+        κ in (0.5, 1] of those step sizes: how fast they shrink (the names are those of
+        scikit-learn's ``LatentDirichletAllocation``, whose online updates have this form).
+    init_sample_size : int, default=100_000
+        When X does not live in memory (a memmap, a Dask array, a re-iterable of chunks),
+        the initialisation (``init_params``) runs on a uniform sample of this many rows
+        drawn in one pass; EM then uses every row. In-memory arrays start from all rows.
 
     Attributes
     ----------
@@ -185,11 +206,20 @@ class GMM:
     precisions_init: Any = attrs.field(default=None, kw_only=True, eq=False)
     weight_concentration: float | str | None = attrs.field(
         default=None, kw_only=True, validator=_concentration)
+    missing: str = attrs.field(default="raise", kw_only=True,
+                               validator=_one_of(("raise", "marginalize")))
     random_state: Any = attrs.field(default=None, kw_only=True, eq=False,
                                     validator=_random_state)
     verbose: int = attrs.field(default=0, kw_only=True, validator=_check("verbose", _INT, low=0))
     verbose_interval: int = attrs.field(default=10, kw_only=True,
                                         validator=_check("verbose_interval", _INT, low=1))
+    learning_offset: float = attrs.field(default=1.0, kw_only=True,
+                                         validator=_check("learning_offset", _REAL, low=0))
+    learning_decay: float = attrs.field(
+        default=0.7, kw_only=True,
+        validator=_check("learning_decay", _REAL, low=0.5, low_inclusive=False, high=1.0))
+    init_sample_size: int = attrs.field(default=100_000, kw_only=True,
+                                        validator=_check("init_sample_size", _INT, low=1))
 
     # -- scikit-learn protocol -----------------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -221,13 +251,20 @@ class GMM:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like, numpy.memmap, dask.array.Array or re-iterable of chunks
+            The rows, of shape (n_samples, n_features). Data that do not fit in memory can be
+            a memmap (read slice by slice), a Dask array (summarised on the Dask workers) or
+            any re-iterable of 2-D chunks or ``(chunk, weights)`` pairs (read afresh on every
+            EM iteration): the fit is the in-memory one to round-off (see
+            :doc:`/scaling-up`). For those, the initialisation runs on a uniform sample of
+            ``init_sample_size`` rows.
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; an integer weight is equivalent to repeating the row.
         labels : array-like of int, shape (n_samples,), optional
             Partial labels for semi-supervised EM: component index of a row known to belong
             to it, -1 where unknown. A known label clamps that row's responsibilities.
+            In-memory X only.
 
         Returns
         -------
@@ -239,8 +276,22 @@ class GMM:
             For invalid data or initial parameters, or when a component collapses to a
             singular covariance (the message names the component and the remedy).
         """
-        X = _check_input(X, min_samples=2)
-        w = check_sample_weight(sample_weight, X.shape[0])
+        rng = as_rng(self.random_state)
+        if in_memory(X):
+            X = _check_input(X, min_samples=2, allow_missing=self._marginalize)
+            w = check_sample_weight(sample_weight, X.shape[0])
+            data: Any = X  # what EM reads, with data_weight: here the rows themselves
+            data_weight = w
+        else:  # out of core: EM streams the source; the start comes from a sample of it
+            if labels is not None:
+                raise TypeError("labels need X as an in-memory array (they are matched to "
+                                "its rows by position)")
+            data = as_source(X, sample_weight, allow_missing=self._marginalize)
+            data_weight = None
+            X = data.sample(self.init_sample_size, rng)
+            w = np.ones(X.shape[0])
+        if self._marginalize:
+            _check_observed_columns(X, w)
         if X.shape[0] < self.n_components:
             raise ValueError(f"n_samples={X.shape[0]} must be >= n_components="
                              f"{self.n_components}: decrease n_components or add data")
@@ -250,8 +301,8 @@ class GMM:
         clamp = (None if labels is None else
                  labels_to_responsibility_prior(_labels(labels, X.shape[0]), self.n_components))
         algorithm = EMAlgorithm(m_step=self._m_step(family, X.shape[1], ridge), tol=self.tol,
-                                max_iter=self.max_iter, callbacks=self._progress())
-        rng = as_rng(self.random_state)
+                                max_iter=self.max_iter, callbacks=self._progress(),
+                                missing=self.missing)
         best: EMResult | None = None
         objectives = np.full(self.n_init, np.nan)
         error: Exception | None = None
@@ -260,8 +311,8 @@ class GMM:
                 start = self._initial_model(X, w, family, ridge, user, rng, clamp)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)  # warned once, below
-                    result = algorithm.fit(X, start, sample_weight=w, random_state=rng,
-                                           responsibility_prior=clamp)
+                    result = algorithm.fit(data, start, sample_weight=data_weight,
+                                           random_state=rng, responsibility_prior=clamp)
             except SingularCovarianceError as exc:
                 error = exc  # another initialisation may do better; reported if none does
                 continue
@@ -345,6 +396,10 @@ class GMM:
         if len(user) == 3:  # fully specified: no data-driven start needed
             return MixtureModel(weights=user["weights"], components=[
                 family(mean=m, covariance=c) for m, c in zip(user["means"], user["covariances"])])
+        if np.isnan(np.sum(X)):
+            # missing entries: start from the rows with the column means filled in (k-means++
+            # and one M-step need complete rows; EM then marginalises the entries properly)
+            X = _column_mean_imputed(X, w)
         if "means" in user:
             resp = responsibilities_from_centers(X, user["means"])
         else:
@@ -402,6 +457,80 @@ class GMM:
                 raise FloatingPointError(f"fitted {name} is not finite; scale the data or "
                                          "increase reg_covar")
 
+    # -- online fitting --------------------------------------------------------------------------
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GMM:
+        r"""One step of online (stepwise) EM on the mini-batch ``X``.
+
+        Each call is one :meth:`OnlineEM.step <probmix.em.OnlineEM.step>`: the E-step of the
+        batch under the current model gives its statistics per unit weight s̄_t, the running
+        statistics move to s_t = (1 − γ_t) s_{t−1} + γ_t s̄_t with
+        γ_t = (t + ``learning_offset``)^(−``learning_decay``) (γ_1 = 1), and the M-step
+        (with ``reg_covar``, and ``weight_concentration`` weighed against the sample weight
+        seen so far) gives the new parameters. The first call on an unfitted GMM initialises
+        the model on that batch as :meth:`fit` does (``init_params`` and the ``*_init``
+        parameters, one initialisation: the batch needs at least ``n_components`` rows unless
+        all three ``*_init`` are given); after :meth:`fit`, the fitted model is the start.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights with a positive sum.
+
+        Returns
+        -------
+        self : GMM
+            With the fitted attributes of the new model; ``n_iter_`` counts the online steps,
+            ``lower_bound_`` is the batch's mean log-likelihood under the model *before* the
+            step (the rows were not yet learnt from), ``converged_`` is False and
+            ``history_`` holds that one record.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from probmix import GMM
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(-4, 1, (3000, 2)), rng.normal(4, 1, (3000, 2))])
+        >>> gmm = GMM(n_components=2, random_state=0)
+        >>> for batch in np.array_split(rng.permutation(X), 30):
+        ...     gmm = gmm.partial_fit(batch)
+        >>> np.sort(gmm.means_[:, 0]).round(0), gmm.n_iter_
+        (array([-4.,  4.]), 30)
+        """
+        state: OnlineEMState | None = getattr(self, "_online_state_", None)
+        if state is not None and state.model is not getattr(self, "model_", None):
+            state = None  # refitted by fit() since: start again from the fitted model
+        family = COVARIANCE_TYPES[self.covariance_type]
+        ridge = CovarianceRidge(reg_covar=self.reg_covar)
+        if state is None and not hasattr(self, "model_"):
+            X = _check_input(X)
+            w = check_sample_weight(sample_weight, X.shape[0])
+            user = self._user_init(X.shape[1], family)
+            if len(user) < 3 and X.shape[0] < self.n_components:
+                raise ValueError(f"the first partial_fit batch initialises the model and needs "
+                                 f"n_samples >= n_components={self.n_components}, got "
+                                 f"n_samples={X.shape[0]}")
+            start = self._initial_model(X, w, family, ridge, user,
+                                        as_rng(self.random_state), None)
+        else:
+            start, X = self._checked(X)
+            w = check_sample_weight(sample_weight, X.shape[0])
+        online = OnlineEM(m_step=self._m_step(family, X.shape[1], ridge),
+                          step_offset=self.learning_offset, step_exponent=self.learning_decay)
+        state = online.step(online.start(start) if state is None else state, X, w)
+        ll = state.batch_log_likelihood
+        record = IterationRecord(
+            iteration=state.n_steps, log_likelihood=ll, log_prior=0.0, objective=ll,
+            bound=float("nan"), kl=float("nan"), bound_after_m_step=None,
+            n_components=int(np.count_nonzero(state.model.weights > 0)), stage=0,
+            time=float("nan"))
+        result = EMResult(model=state.model, converged=False, n_iter=state.n_steps,
+                          history=History([record]), component_ids=state.component_ids)
+        self._set_fitted(result, np.array([ll]), X)
+        self._online_state_ = state
+        return self
+
     # -- using the fit -------------------------------------------------------------------------
     def _fitted_model(self) -> MixtureModel:
         if not hasattr(self, "model_"):
@@ -409,30 +538,69 @@ class GMM:
                                  "using this method")
         return self.model_
 
-    def _checked(self, X: Any) -> tuple[MixtureModel, np.ndarray]:
+    def _checked(self, X: Any, allow_missing: bool = False) -> tuple[MixtureModel, np.ndarray]:
         model = self._fitted_model()
-        return model, _check_input(X, n_features=model.n_features)
+        return model, _check_input(X, n_features=model.n_features, allow_missing=allow_missing)
+
+    @property
+    def _marginalize(self) -> bool:
+        return self.missing == "marginalize"
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Responsibilities p(c = k | x_i), an ndarray of shape (n_samples, n_components)."""
-        model, X = self._checked(X)
-        return model.responsibilities(X)
+        """Responsibilities p(c = k | x_i), an ndarray of shape (n_samples, n_components)
+        (p(c = k | x_i,obs) for a row with missing entries, with ``missing="marginalize"``)."""
+        model, X = self._checked(X, self._marginalize)
+        return model.responsibilities(X, missing=self.missing)
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of each row, an ndarray of shape (n_samples,)."""
-        model, X = self._checked(X)
-        return np.argmax(model.posterior(X).log_resp, axis=1)
+        model, X = self._checked(X, self._marginalize)
+        return np.argmax(model.posterior(X, missing=self.missing).log_resp, axis=1)
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """log p(x_i | θ) of each row, an ndarray of shape (n_samples,)."""
-        model, X = self._checked(X)
-        return model.log_prob(X)
+        """log p(x_i | θ) of each row, an ndarray of shape (n_samples,) (of its observed
+        entries, with ``missing="marginalize"``)."""
+        model, X = self._checked(X, self._marginalize)
+        return model.log_prob(X, missing=self.missing)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean (weighted) per-sample log-likelihood of ``X``; higher is better."""
-        model, X = self._checked(X)
+        model, X = self._checked(X, self._marginalize)
         w = check_sample_weight(sample_weight, X.shape[0])
-        return float(w @ model.log_prob(X) / w.sum())
+        return float(w @ model.log_prob(X, missing=self.missing) / w.sum())
+
+    def impute(self, X: Any) -> np.ndarray:
+        r"""Fill the missing entries (NaN) of ``X`` with their conditional means under the fit.
+
+        .. math:: \hat x_{i,\mathrm{mis}} = \sum_k p(c_i = k \mid x_{i,\mathrm{obs}})
+                  \big[\mu_{k,\mathrm{mis}} + \Sigma_{k,\mathrm{mo}}
+                  \Sigma_{k,\mathrm{oo}}^{-1} (x_{i,\mathrm{obs}} - \mu_{k,\mathrm{obs}})\big]
+
+        (see :meth:`MixtureModel.impute`). Works whatever ``missing`` is; observed entries are
+        returned unchanged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry; every row needs an observed entry.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from probmix import GMM
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.multivariate_normal([0, 0], [[1, 0.9], [0.9, 1]], size=500)
+        >>> gmm = GMM(random_state=0).fit(X)
+        >>> filled = gmm.impute([[1.0, np.nan]])  # about 0.9 * 1.0
+        >>> bool(abs(filled[0, 1] - 0.9) < 0.1)
+        True
+        """
+        model = self._fitted_model()
+        return model.impute(_check_input(X, n_features=model.n_features, allow_missing=True))
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw rows from the fitted mixture, using ``random_state``.
@@ -447,13 +615,13 @@ class GMM:
 
     def bic(self, X: Any) -> float:
         """Bayesian information criterion on ``X`` (lower is better)."""
-        model, X = self._checked(X)
-        return model.bic(X)
+        model, X = self._checked(X, self._marginalize)
+        return model.bic(X, missing=self.missing)
 
     def aic(self, X: Any) -> float:
         """Akaike information criterion on ``X`` (lower is better)."""
-        model, X = self._checked(X)
-        return model.aic(X)
+        model, X = self._checked(X, self._marginalize)
+        return model.aic(X, missing=self.missing)
 
     @property
     def n_parameters_(self) -> int:
@@ -461,7 +629,8 @@ class GMM:
         return self._fitted_model().n_parameters
 
 
-def _check_input(X: Any, *, n_features: int | None = None, min_samples: int = 1) -> np.ndarray:
+def _check_input(X: Any, *, n_features: int | None = None, min_samples: int = 1,
+                 allow_missing: bool = False) -> np.ndarray:
     """:func:`check_data`, with scikit-learn's wording where its estimator checks look for it.
 
     Sparse, 1-D, featureless and too-short input get messages that carry both probmix's
@@ -485,7 +654,26 @@ def _check_input(X: Any, *, n_features: int | None = None, min_samples: int = 1)
                          "features as input (the number it was fitted with)")
     if shape is not None and len(shape) == 2 and shape[0] < min_samples:
         raise ValueError(f"X needs at least {min_samples} sample(s), got n_samples={shape[0]}")
-    return check_data(X, min_samples=min_samples, n_features=n_features)
+    return check_data(X, min_samples=min_samples, n_features=n_features,
+                      allow_missing=allow_missing)
+
+
+def _check_observed_columns(X: np.ndarray, w: np.ndarray) -> None:
+    """Every column needs an observed entry of positive weight: nothing else identifies its
+    mean and variance."""
+    observed = (w > 0) @ ~np.isnan(X)
+    if not np.all(observed):
+        j = int(np.flatnonzero(observed == 0)[0])
+        raise ValueError(f"X column {j} has no observed entry (of positive sample weight): "
+                         "its mean and variance cannot be estimated; drop the column")
+
+
+def _column_mean_imputed(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """X with each NaN replaced by the weighted mean of its column's observed entries."""
+    nan = np.isnan(X)
+    observed_weight = w @ ~nan
+    means = (w @ np.where(nan, 0.0, X)) / np.maximum(observed_weight, np.finfo(float).tiny)
+    return np.where(nan, means, X).astype(X.dtype, copy=False)
 
 
 def _labels(labels: Any, n_samples: int) -> np.ndarray:

@@ -17,7 +17,8 @@ import attrs
 import numpy as np
 
 from ._validation import as_rng, check_data, check_sample_weight, readonly
-from .distributions.base import Distribution, Statistics, StatisticsBatch
+from .distributions._missing import incomplete_rows
+from .distributions.base import Distribution, Statistics, StatisticsBatch, _scale_factor
 from .exceptions import SingularCovarianceError
 
 __all__ = ["MixtureModel", "MixtureStatistics", "Posterior", "update_components"]
@@ -97,7 +98,12 @@ class MixtureStatistics(Statistics):
         ``components`` are component instances, or family classes whose
         ``sufficient_statistics`` is a classmethod (used to start EM from responsibilities).
         Each family summarises its components at once (:meth:`Distribution.statistics_many`).
+        Rows must be complete (for rows with NaN, :meth:`MixtureModel.component_statistics`
+        takes the expected statistics under the model's parameters).
         """
+        if incomplete_rows(np.asarray(X)) is not None:
+            raise ValueError("X contains NaN: statistics from given responsibilities need "
+                             "complete rows (impute them first, e.g. by column means)")
         families = tuple(c if isinstance(c, type) else type(c) for c in components)
         groups = tuple((f, tuple(idx)) for f, idx in _groups(families).items())
         return _StatisticsParts.of(X, q, components, groups).finish(families)
@@ -109,6 +115,13 @@ class MixtureStatistics(Statistics):
             masses=self.masses + other.masses,
             components=tuple(a + b for a, b in zip(self.components, other.components)),
             families=self.families)
+
+    def reweighted(self, factor: float) -> MixtureStatistics:
+        """Every row's weight × factor: the masses N_k and each component's statistics."""
+        f = _scale_factor(factor)
+        return MixtureStatistics(masses=self.masses * f,
+                                 components=tuple(s.reweighted(f) for s in self.components),
+                                 families=self.families)
 
 
 @attrs.frozen
@@ -152,6 +165,24 @@ class _StatisticsParts:
         assert all(s is not None for s in stats)
         return MixtureStatistics(masses=self.masses, components=tuple(stats),  # type: ignore[arg-type]
                                  families=families)
+
+
+@attrs.frozen(eq=False)
+class _MissingSplit:
+    """The rows of one chunk split into complete ones (the fast path) and ones with a NaN (the
+    families' missing-data hooks); kept in the chunk's workspace between scoring and
+    summarising, so both see the same row subsets (the batched kernels check identity)."""
+
+    X: np.ndarray
+    complete: np.ndarray  # row indices
+    incomplete: np.ndarray
+    X_complete: np.ndarray
+    X_incomplete: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray, rows: np.ndarray) -> _MissingSplit:
+        complete, incomplete = np.flatnonzero(~rows), np.flatnonzero(rows)
+        return cls(X, complete, incomplete, X[complete], X[incomplete])
 
 
 @attrs.frozen
@@ -254,14 +285,22 @@ class MixtureModel(Distribution):
             total += family.n_parameters_many([self.components[k] for k in idx])
         return total
 
-    def log_joint(self, X: Any) -> np.ndarray:
+    def log_joint(self, X: Any, *, missing: str = "raise") -> np.ndarray:
         """log π_k + log p_k(x_i), an ndarray of shape (n_samples, n_components).
 
-        Components of zero weight get -inf without being evaluated.
+        Components of zero weight get -inf without being evaluated. ``missing``: "raise"
+        (default) refuses NaN; "marginalize" treats NaN as a missing entry, and p_k(x_i) is
+        then the marginal density of the row's observed entries, p_k(x_i,obs).
         """
-        X = check_data(X, n_features=self.n_features, expected_by="the model has")
+        return self._log_joint(self._validated(X, missing))
+
+    def _validated(self, X: Any, missing: str) -> np.ndarray:
+        if not isinstance(missing, str) or missing not in ("raise", "marginalize"):
+            raise ValueError(f"missing must be 'raise' or 'marginalize', got {missing!r}")
+        X = check_data(X, n_features=self.n_features, expected_by="the model has",
+                       allow_missing=missing == "marginalize")
         self.check_support(X)
-        return self._log_joint(X)
+        return X
 
     def support_mask(self, X: np.ndarray) -> np.ndarray:
         """A row is in a mixture's support if it is in some component's."""
@@ -297,7 +336,32 @@ class MixtureModel(Distribution):
         Each family scores its components at once (:meth:`Distribution.log_prob_many`);
         ``workspace`` (one dict per chunk of rows) lets it keep intermediate results for
         :meth:`_statistics_parts` on the same rows.
+
+        Rows with a NaN entry (missing values) are scored by the families'
+        :meth:`~probmix.Distribution.marginal_log_prob_many`; the others as above, unchanged
+        (one NaN check per chunk when nothing is missing).
         """
+        rows = incomplete_rows(X)
+        if rows is None:
+            return self._log_joint_observed(X, workspace)
+        split = _MissingSplit.of(X, rows)
+        if workspace is not None:
+            workspace[_MissingSplit] = split
+        dtype = X.dtype if X.dtype == np.float32 else np.float64
+        out = np.full((X.shape[0], self.n_components), -np.inf, dtype=dtype, order="F")
+        if split.complete.size:
+            out[split.complete] = self._log_joint_observed(split.X_complete, workspace)
+        for family, idx in self._live_groups:
+            cols = family.marginal_log_prob_many(
+                [self.components[k] for k in idx], split.X_incomplete,
+                workspace=None if workspace is None
+                else workspace.setdefault((_MissingSplit, family), {}))
+            out[np.ix_(split.incomplete, np.array(idx))] = self.log_weights[list(idx)] + cols
+        return out
+
+    def _log_joint_observed(self, X: np.ndarray,
+                            workspace: dict[Any, Any] | None = None) -> np.ndarray:
+        """:meth:`_log_joint` of complete rows."""
         # float32 data is scored in float32 (as scikit-learn does); all else in float64
         dtype = X.dtype if X.dtype == np.float32 else np.float64
         groups = self._live_groups
@@ -329,9 +393,10 @@ class MixtureModel(Distribution):
             total += 8 * (2 * d + 2) if hint is None else hint
         return total
 
-    def posterior(self, X: Any) -> Posterior:
-        """Log-joint, log-responsibilities and log-evidence of the rows of ``X`` in one go."""
-        return self._posterior(self.log_joint(X))
+    def posterior(self, X: Any, *, missing: str = "raise") -> Posterior:
+        """Log-joint, log-responsibilities and log-evidence of the rows of ``X`` in one go
+        (``missing`` as for :meth:`log_joint`)."""
+        return self._posterior(self.log_joint(X, missing=missing))
 
     def _posterior(self, log_joint: np.ndarray) -> Posterior:
         # Normalise the *shifted* row (a − max a): subtracting log p(x) from log π + log p_k
@@ -358,13 +423,60 @@ class MixtureModel(Distribution):
             resp[lost] = self.weights
         return Posterior(log_joint, log_resp, log_evidence, resp)
 
-    def log_prob(self, X: Any) -> np.ndarray:
-        """log p(x_i | θ) = logsumexp_k(log π_k + log p_k(x_i)), shape (n_samples,)."""
-        return logsumexp_rows(self.log_joint(X))
+    def log_prob(self, X: Any, *, missing: str = "raise") -> np.ndarray:
+        """log p(x_i | θ) = logsumexp_k(log π_k + log p_k(x_i)), shape (n_samples,); with
+        ``missing="marginalize"`` the log density of each row's observed entries."""
+        return logsumexp_rows(self.log_joint(X, missing=missing))
 
-    def responsibilities(self, X: Any) -> np.ndarray:
-        """Posterior q_ik = p(c_i = k | x_i, θ), shape (n_samples, n_components); rows sum to 1."""
-        return np.exp(self.posterior(X).log_resp)
+    def responsibilities(self, X: Any, *, missing: str = "raise") -> np.ndarray:
+        """Posterior q_ik = p(c_i = k | x_i, θ), shape (n_samples, n_components); rows sum to 1.
+        With ``missing="marginalize"``, p(c_i = k | x_i,obs, θ) for rows with NaN."""
+        return np.exp(self.posterior(X, missing=missing).log_resp)
+
+    def impute(self, X: Any) -> np.ndarray:
+        r"""Conditional-mean imputation of the missing entries (NaN) of ``X``.
+
+        .. math:: \hat x_{i,\mathrm{mis}} = \mathrm E[x_{i,\mathrm{mis}} \mid x_{i,\mathrm{obs}}]
+                  = \sum_k p(c_i = k \mid x_{i,\mathrm{obs}})\,
+                    \mathrm E_k[x_{i,\mathrm{mis}} \mid x_{i,\mathrm{obs}}]
+
+        the posterior-weighted conditional means of the components
+        (:meth:`~probmix.Distribution.conditional_mean`; for a Gaussian
+        μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o)). Observed entries are returned unchanged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry; a row needs at least one observed entry.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            Of X's float dtype (float32 kept), without NaN.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from probmix import MixtureModel
+        >>> from probmix.distributions import Gaussian
+        >>> model = MixtureModel(weights=[1.0], components=[
+        ...     Gaussian(mean=[0.0, 0.0], covariance=[[1.0, 0.8], [0.8, 1.0]])])
+        >>> model.impute([[2.0, np.nan]])  # E[x_2 | x_1 = 2] = 0.8 * 2
+        array([[2. , 1.6]])
+        """
+        X = self._validated(X, "marginalize")
+        out = X.copy()
+        rows = incomplete_rows(X)
+        if rows is None:
+            return out
+        Xi = X[rows]
+        resp = self._posterior(self._log_joint(Xi)).resp
+        filled = np.zeros(Xi.shape)
+        for k, comp in enumerate(self.components):
+            if self.weights[k] > 0:
+                filled += resp[:, k:k + 1] * comp.conditional_mean(Xi)
+        out[rows] = np.where(np.isnan(Xi), filled, Xi)
+        return out
 
     def sufficient_statistics(self, X: np.ndarray, weights: np.ndarray) -> MixtureStatistics:
         """Expected statistics under the posterior: the E-step of a nested mixture."""
@@ -382,7 +494,42 @@ class MixtureModel(Distribution):
                           workspace: dict[Any, Any] | None = None) -> _StatisticsParts:
         """The statistics of one chunk, grouped as :meth:`_log_joint` scored it (so a family
         can reuse what it kept in ``workspace``); components of zero weight are summarised
-        one by one."""
+        one by one.
+
+        Rows with a NaN entry get the families' expected statistics
+        (:meth:`~probmix.Distribution.expected_statistics_many`) and add the entropy of their
+        missing entries to ``missing_entropy``; the complete rows take the path above."""
+        split = None if workspace is None else workspace.get(_MissingSplit)
+        if split is None or split.X is not X:
+            rows = incomplete_rows(X)
+            split = None if rows is None else _MissingSplit.of(X, rows)
+        if split is None:
+            return self._observed_parts(X, q, workspace)
+        parts = self._missing_parts(split.X_incomplete, q[split.incomplete], workspace)
+        if split.complete.size:
+            parts = self._observed_parts(split.X_complete, q[split.complete], workspace) + parts
+        return parts
+
+    def _missing_parts(self, X: np.ndarray, q: np.ndarray,
+                       workspace: dict[Any, Any] | None) -> _StatisticsParts:
+        """:meth:`_statistics_parts` of rows that all have a NaN, grouped as there."""
+        dead = [(type(self.components[k]), (k,)) for k in range(self.n_components)
+                if not self.weights[k] > 0]
+        groups, entropy = [], 0.0
+        for n, (family, idx) in enumerate([*self._live_groups, *dead]):
+            live = n < len(self._live_groups)
+            batch, h = family.expected_statistics_many(
+                [self.components[k] for k in idx], X, q[:, list(idx)],
+                workspace=None if workspace is None or not live
+                else workspace.setdefault((_MissingSplit, family), {}))
+            groups.append((idx, batch))
+            entropy += h
+        return _StatisticsParts(masses=q.sum(axis=0, dtype=np.float64), groups=tuple(groups),
+                                missing_entropy=entropy)
+
+    def _observed_parts(self, X: np.ndarray, q: np.ndarray,
+                        workspace: dict[Any, Any] | None) -> _StatisticsParts:
+        """:meth:`_statistics_parts` of complete rows."""
         parts = _StatisticsParts.of(X, q, self.components, self._live_groups, workspace)
         dead = tuple(k for k in range(self.n_components) if not self.weights[k] > 0)
         if not dead:
@@ -479,20 +626,23 @@ class MixtureModel(Distribution):
         return X[order], labels[order]
 
     # -- model selection ------------------------------------------------------------------------
-    def bic(self, X: Any, sample_weight: Any = None) -> float:
-        """Bayesian information criterion −2 log p(X|θ) + n_parameters · log n (lower is better)."""
-        ll, n = self._total_log_likelihood(X, sample_weight)
+    def bic(self, X: Any, sample_weight: Any = None, *, missing: str = "raise") -> float:
+        """Bayesian information criterion −2 log p(X|θ) + n_parameters · log n (lower is better);
+        with ``missing="marginalize"``, p(X|θ) is the density of the observed entries."""
+        ll, n = self._total_log_likelihood(X, sample_weight, missing)
         return -2.0 * ll + self.n_parameters * math.log(n)
 
-    def aic(self, X: Any, sample_weight: Any = None) -> float:
-        """Akaike information criterion −2 log p(X|θ) + 2 n_parameters (lower is better)."""
-        ll, _ = self._total_log_likelihood(X, sample_weight)
+    def aic(self, X: Any, sample_weight: Any = None, *, missing: str = "raise") -> float:
+        """Akaike information criterion −2 log p(X|θ) + 2 n_parameters (lower is better);
+        ``missing`` as for :meth:`bic`."""
+        ll, _ = self._total_log_likelihood(X, sample_weight, missing)
         return -2.0 * ll + 2.0 * self.n_parameters
 
-    def _total_log_likelihood(self, X: Any, sample_weight: Any) -> tuple[float, float]:
-        X = check_data(X, n_features=self.n_features, expected_by="the model has")
+    def _total_log_likelihood(self, X: Any, sample_weight: Any,
+                              missing: str = "raise") -> tuple[float, float]:
+        X = self._validated(X, missing)
         w = check_sample_weight(sample_weight, X.shape[0])
-        return float(w @ self.log_prob(X)), float(w.sum())
+        return float(w @ logsumexp_rows(self._log_joint(X))), float(w.sum())
 
 
 def _rows(sample: Any) -> np.ndarray:

@@ -185,8 +185,9 @@ def test_get_params_set_params_round_trip():
     assert other.get_params() == params
     assert set(params) == {"n_components", "covariance_type", "tol", "reg_covar", "max_iter",
                            "n_init", "init_params", "weights_init", "means_init",
-                           "precisions_init", "weight_concentration", "random_state",
-                           "verbose", "verbose_interval"}
+                           "precisions_init", "weight_concentration", "missing",
+                           "random_state", "verbose", "verbose_interval", "learning_offset",
+                           "learning_decay", "init_sample_size"}
 
 
 def test_sklearn_clone(X):

@@ -49,7 +49,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from .base import StatisticsBatch, StatisticsList
+from .base import StatisticsBatch, StatisticsList, _scale_factor
 from .covariance import DiagonalCovariance, FullCovariance, SphericalCovariance
 
 __all__ = ["kernel_for", "generic_only", "GaussianMoments"]
@@ -436,3 +436,9 @@ class GaussianMoments(StatisticsBatch):
 
     def unstack(self) -> list[Any]:
         return self.kernel.unstack(self)
+
+    def reweighted(self, factor: float) -> GaussianMoments:
+        """Weights × factor: every moment is a weighted sum, so all of them scale."""
+        f = _scale_factor(factor)
+        return GaussianMoments(kernel=self.kernel, weight=self.weight * f, first=self.first * f,
+                               second=self.second * f)

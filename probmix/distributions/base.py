@@ -15,6 +15,8 @@ import attrs
 import numpy as np
 
 from .._validation import check_data, check_sample_weight
+from ._missing import incomplete_rows as _incomplete_rows
+from ._missing import unsupported as _unsupported
 
 __all__ = ["Distribution", "Statistics", "StatisticsBatch", "StatisticsList"]
 
@@ -37,6 +39,32 @@ class Statistics(abc.ABC):
     @abc.abstractmethod
     def __add__(self: S, other: S) -> S:
         """The statistics of the union of the two sets of rows."""
+
+    def reweighted(self: S, factor: float) -> S:
+        """The statistics of the same rows with every weight multiplied by ``factor`` >= 0.
+
+        The laws: ``total_weight`` is multiplied by ``factor``; ``s.reweighted(a) +
+        s.reweighted(b)`` equals ``s.reweighted(a + b)``; ``s.reweighted(1)`` equals ``s``;
+        ``s.reweighted(0)`` is a neutral element. Statistics that are sums over rows scale
+        every sum; a weighted mean (such as a Gaussian's centred mean) does not change.
+
+        Optional: only online EM (:class:`~probmix.em.OnlineEM`) needs it, to form the running
+        average (1 − γ) s + γ s̄ of statistics; the default raises ``NotImplementedError``.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement reweighted(factor), which online EM needs "
+            "(the statistics of the same rows with every weight multiplied by factor)")
+
+
+def _scale_factor(factor: Any) -> float:
+    """A factor for :meth:`Statistics.reweighted`: a finite real number >= 0 (ValueError else)."""
+    if isinstance(factor, (bool, np.bool_)) or not isinstance(factor, (int, float, np.integer,
+                                                                      np.floating)):
+        raise TypeError(f"factor must be a real number, got {type(factor).__name__}")
+    value = float(factor)
+    if not (np.isfinite(value) and value >= 0.0):
+        raise ValueError(f"factor must be finite and >= 0, got {factor!r}")
+    return value
 
 
 class StatisticsBatch(Statistics):
@@ -79,6 +107,9 @@ class StatisticsList(StatisticsBatch):
     def unstack(self) -> list[Statistics]:
         return list(self.items)
 
+    def reweighted(self, factor: float) -> StatisticsList:
+        return StatisticsList([s.reweighted(factor) for s in self.items])
+
 
 class Distribution(abc.ABC):
     """A probability distribution over rows of ``n_features`` values: a mixture component family.
@@ -102,11 +133,23 @@ class Distribution(abc.ABC):
     once (the defaults loop over the components; the Gaussian families use batched GEMM
     kernels).
 
+    Missing values (NaN entries, marginalised by ``EMAlgorithm(missing="marginalize")``): a
+    family that sets :attr:`supports_missing` implements :meth:`marginal_log_prob` (the log
+    density of each row's observed entries), :meth:`expected_statistics` (the statistics of
+    E[s(x_i) | x_i,obs] and the entropy of the missing entries given the observed ones: exact EM
+    for data missing at random) and :meth:`conditional_mean` (E[x_mis | x_obs], for
+    imputation); :meth:`check_support` and :meth:`support_mask` must ignore NaN entries. The
+    defaults handle rows without NaN and refuse the others, naming the family.
+    :meth:`marginal_log_prob_many` and :meth:`expected_statistics_many` do the same for several
+    components at once (the Gaussian families group the rows by missingness pattern).
+
     Implementations are immutable (``attrs.frozen``): an update returns a new object.
     """
 
     #: names of the parameter groups, for holding some of them fixed in the M-step
     parameter_names: ClassVar[tuple[str, ...]] = ()
+    #: whether the missing-data hooks marginalise NaN entries (False: rows with NaN raise)
+    supports_missing: ClassVar[bool] = False
 
     # -- the contract -------------------------------------------------------------------------
     @property
@@ -257,6 +300,73 @@ class Distribution(abc.ABC):
         """
         return StatisticsList([c.sufficient_statistics(X, weights[:, j])  # type: ignore[call-arg,arg-type]
                                for j, c in enumerate(components)])
+
+    # -- missing values (NaN entries) ------------------------------------------------------------
+    def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
+        r"""Log density of each row's *observed* entries, shape (n_samples,); NaN is missing.
+
+        .. math:: \log p(x_{i,\mathrm{obs}}) = \log \int p(x_{i,\mathrm{obs}}, x_{i,\mathrm{mis}})
+                  \, \mathrm d x_{i,\mathrm{mis}}
+
+        The default scores rows without NaN by :meth:`log_prob` and refuses the others
+        (``ValueError`` naming the family); a family with :attr:`supports_missing` overrides it.
+        """
+        X = np.asarray(X)
+        if _incomplete_rows(X) is not None:
+            raise _unsupported(self)
+        return self.log_prob(X)
+
+    def expected_statistics(self, X: np.ndarray, weights: np.ndarray) -> tuple[Statistics, float]:
+        r"""The statistics of the rows with their missing entries marginalised, and the entropy
+        of those entries.
+
+        Returns ``(stats, entropy)``: ``stats`` are the statistics of E[s(x_i) | x_i,obs] (the
+        expected sufficient statistics, so that :meth:`from_statistics` is the exact M-step of
+        EM for data missing at random, and :meth:`expected_log_prob` gives
+        Σ_i w_i E[log p(x_i) | x_i,obs]); ``entropy`` is Σ_i w_i H[x_i,mis | x_i,obs], the part of
+        the bound L(q, θ) that the statistics do not carry (0 without missing entries). Both
+        are taken under *this* distribution's parameters.
+
+        The default handles rows without NaN (``sufficient_statistics``, entropy 0) and refuses
+        the others, naming the family.
+        """
+        X = np.asarray(X)
+        if _incomplete_rows(X) is not None:
+            raise _unsupported(self)
+        return self.sufficient_statistics(X, weights), 0.0
+
+    def conditional_mean(self, X: np.ndarray) -> np.ndarray:
+        """``X`` (float64) with each NaN replaced by E[x_mis | x_obs] under this distribution;
+        observed entries unchanged. The default refuses rows with NaN, naming the family."""
+        X = np.asarray(X)
+        if _incomplete_rows(X) is not None:
+            raise _unsupported(self)
+        return np.array(X, dtype=np.float64)
+
+    @classmethod
+    def marginal_log_prob_many(cls, components: Sequence[Distribution], X: np.ndarray, *,
+                               workspace: dict[str, Any] | None = None) -> np.ndarray:
+        """:meth:`marginal_log_prob` of several components of this family, shape
+        (n_samples, m). ``workspace`` (one dict per chunk of rows) may keep what
+        :meth:`expected_statistics_many` reuses on the same rows. The default loops."""
+        if not components:
+            return np.empty((X.shape[0], 0))
+        return np.stack([c.marginal_log_prob(X) for c in components]).T
+
+    @classmethod
+    def expected_statistics_many(cls, components: Sequence[Distribution], X: np.ndarray,
+                                 weights: np.ndarray, *,
+                                 workspace: dict[str, Any] | None = None,
+                                 ) -> tuple[StatisticsBatch, float]:
+        """:meth:`expected_statistics` of several components, column j of ``weights``
+        (n_samples, m) weighing the rows for ``components[j]``: a :class:`StatisticsBatch` and
+        the summed entropy. The default loops."""
+        stats, entropy = [], 0.0
+        for j, c in enumerate(components):
+            s, h = c.expected_statistics(X, weights[:, j])
+            stats.append(s)
+            entropy += h
+        return StatisticsList(stats), float(entropy)
 
     @classmethod
     def _row_bytes_many(cls, components: Sequence[Distribution], dtype: Any) -> int | None:

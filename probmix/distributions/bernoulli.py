@@ -10,8 +10,9 @@ from scipy import special
 
 from .._validation import readonly
 from ..priors import Beta
+from . import _missing
 from ._common import first_violation, positive_rows, support_error
-from .base import Distribution, Statistics
+from .base import Distribution, Statistics, _scale_factor
 
 __all__ = ["Bernoulli", "BernoulliStatistics"]
 
@@ -50,6 +51,11 @@ class BernoulliStatistics(Statistics):
                              f"{other.ones.size} features")
         return BernoulliStatistics(weight=self.weight + other.weight,
                                    ones=self.ones + other.ones, zeros=self.zeros + other.zeros)
+
+    def reweighted(self, factor: float) -> BernoulliStatistics:
+        f = _scale_factor(factor)
+        return BernoulliStatistics(weight=self.weight * f, ones=self.ones * f,
+                                   zeros=self.zeros * f)
 
 
 @attrs.frozen(kw_only=True)
@@ -163,16 +169,51 @@ class Bernoulli(Distribution):
         p = self.probability
         return float(np.sum(special.xlogy(stats.ones, p) + special.xlogy(stats.zeros, 1.0 - p)))
 
+    # -- missing values: the features are independent, so a missing entry is skipped --------
+    supports_missing: ClassVar[bool] = True
+
+    def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
+        """Σ_j over the observed entries of log p_j or log(1 − p_j) (NaN: missing)."""
+        X = np.asarray(X)
+        if _missing.incomplete_rows(X) is None:
+            return self.log_prob(X)
+        with np.errstate(divide="ignore"):
+            log_p, log_q = np.log(self.probability), np.log1p(-self.probability)
+        terms = np.where(X == 1, log_p, np.where(X == 0, log_q, -np.inf))
+        return np.where(np.isnan(X), 0.0, terms).sum(axis=1)
+
+    def expected_statistics(self, X: np.ndarray,
+                            weights: np.ndarray) -> tuple[BernoulliStatistics, float]:
+        """A missing entry counts p_j as a one and 1 − p_j as a zero; entropy
+        −p_j log p_j − (1 − p_j) log(1 − p_j)."""
+        X = np.asarray(X)
+        if _missing.incomplete_rows(X) is None:
+            return self.sufficient_statistics(X, weights), 0.0
+        X, w = positive_rows(X, weights)
+        nan = np.isnan(X)
+        filled = np.where(nan, self.probability, X)
+        p = self.probability
+        entropy = -special.xlogy(p, p) - special.xlogy(1.0 - p, 1.0 - p)
+        return (BernoulliStatistics(weight=float(w.sum()), ones=w @ filled,
+                                    zeros=w @ (1.0 - filled)),
+                float((w @ nan) @ entropy))
+
+    def conditional_mean(self, X: np.ndarray) -> np.ndarray:
+        """``X`` with a missing entry replaced by its mean p_j."""
+        X = np.asarray(X, dtype=np.float64)
+        return np.where(np.isnan(X), self.probability, X)
+
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return (rng.random((n_samples, self.n_features)) < self.probability).astype(np.float64)
 
     def support_mask(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(((np.asarray(X) == 0) | (np.asarray(X) == 1)).all(axis=1))
+        X = np.asarray(X)
+        return np.asarray(((X == 0) | (X == 1) | np.isnan(X)).all(axis=1))
 
     def check_support(self, X: np.ndarray) -> None:
-        """Every entry must be 0 or 1."""
+        """Every entry must be 0 or 1 (or NaN, a missing entry)."""
         X = np.asarray(X)
-        bad = first_violation((X != 0) & (X != 1))
+        bad = first_violation((X != 0) & (X != 1) & ~np.isnan(X))
         if bad is not None:
             row, col = bad
             raise support_error(col, f"must hold 0/1 values for a Bernoulli, got "

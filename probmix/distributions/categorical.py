@@ -12,8 +12,9 @@ from scipy import special
 
 from .._validation import readonly
 from ..priors import Dirichlet
+from . import _missing
 from ._common import first_violation, positive_rows, support_error
-from .base import Distribution, Statistics
+from .base import Distribution, Statistics, _scale_factor
 
 __all__ = ["Categorical", "CategoricalStatistics"]
 
@@ -88,6 +89,11 @@ class CategoricalStatistics(Statistics):
             size = max(a.size, b.size)
             counts.append(_pad(a, size) + _pad(b, size))
         return CategoricalStatistics(weight=self.weight + other.weight, counts=tuple(counts))
+
+    def reweighted(self, factor: float) -> CategoricalStatistics:
+        f = _scale_factor(factor)
+        return CategoricalStatistics(weight=self.weight * f,
+                                     counts=tuple(c * f for c in self.counts))
 
 
 @attrs.frozen(kw_only=True)
@@ -249,17 +255,63 @@ class Categorical(Distribution):
                 total += float(np.sum(special.xlogy(_pad(counts, size), _pad(p, size))))
         return total
 
+    # -- missing values: the features are independent, so a missing code is skipped ---------
+    supports_missing: ClassVar[bool] = True
+
+    def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
+        """Σ_j over the observed codes of log p_{j, x_j} (NaN: missing)."""
+        X = np.asarray(X)
+        if _missing.incomplete_rows(X) is None:
+            return self.log_prob(X)
+        inside = _code_mask(X, np.array(self.n_categories))
+        codes = np.where(inside, X, 0).astype(np.intp)
+        terms = np.where(inside, self._log_table[np.arange(self.n_features), codes], -np.inf)
+        return np.where(np.isnan(X), 0.0, terms).sum(axis=1)
+
+    def expected_statistics(self, X: np.ndarray,
+                            weights: np.ndarray) -> tuple[CategoricalStatistics, float]:
+        """A missing code of feature j adds p_jc to every count N_jc; entropy −Σ_c p_jc log p_jc."""
+        X = np.asarray(X)
+        if _missing.incomplete_rows(X) is None:
+            return self.sufficient_statistics(X, weights), 0.0
+        # as in sufficient_statistics: the counts span the codes of all rows of X
+        top = np.max(np.where(_code_mask(X, np.inf), X, -1), axis=0,
+                     initial=-1).astype(np.intp) + 1
+        X, w = positive_rows(X, weights)
+        nan = np.isnan(X)
+        bad = first_violation(~(_code_mask(X, np.inf) | nan))
+        if bad is not None:
+            raise support_error(bad[1], "must hold non-negative integer codes for a "
+                                        f"Categorical, got {float(X[bad])}")
+        missing_weight = w @ nan
+        counts, entropy = [], 0.0
+        for j, p in enumerate(self.probabilities):
+            seen = ~nan[:, j]
+            size = max(int(top[j]), p.size)
+            c = np.bincount(X[seen, j].astype(np.intp), weights=w[seen], minlength=size)
+            counts.append(c + missing_weight[j] * _pad(p, c.size))
+            entropy += float(missing_weight[j] * -np.sum(special.xlogy(p, p)))
+        return CategoricalStatistics(weight=float(w.sum()), counts=tuple(counts)), entropy
+
+    def conditional_mean(self, X: np.ndarray) -> np.ndarray:
+        """``X`` with a missing code replaced by its mean Σ_c c p_jc (a number, not a code:
+        for the most probable category use the probabilities themselves)."""
+        X = np.asarray(X, dtype=np.float64)
+        means = np.array([p @ np.arange(p.size) for p in self.probabilities])
+        return np.where(np.isnan(X), means, X)
+
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return np.column_stack([rng.choice(p.size, size=n_samples, p=p)
                                 for p in self.probabilities]).astype(np.float64)
 
     def support_mask(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(_code_mask(np.asarray(X), np.array(self.n_categories)).all(axis=1))
+        X = np.asarray(X)
+        return np.asarray((_code_mask(X, np.array(self.n_categories)) | np.isnan(X)).all(axis=1))
 
     def check_support(self, X: np.ndarray) -> None:
-        """Column j must hold integer codes in [0, C_j)."""
+        """Column j must hold integer codes in [0, C_j) (or NaN, a missing entry)."""
         X = np.asarray(X)
-        bad = first_violation(~_code_mask(X, np.array(self.n_categories)))
+        bad = first_violation(~(_code_mask(X, np.array(self.n_categories)) | np.isnan(X)))
         if bad is not None:
             row, col = bad
             raise support_error(col, f"must hold integer codes in [0, {self.n_categories[col]})"

@@ -9,8 +9,9 @@ import numpy as np
 
 from .._validation import readonly
 from ..priors import Gamma
+from . import _missing
 from ._common import first_violation, positive_rows, support_error
-from .base import Distribution, Statistics
+from .base import Distribution, Statistics, _scale_factor
 
 __all__ = ["Exponential", "ExponentialStatistics"]
 
@@ -45,6 +46,10 @@ class ExponentialStatistics(Statistics):
                              f"{other.total.size} features")
         return ExponentialStatistics(weight=self.weight + other.weight,
                                      total=self.total + other.total)
+
+    def reweighted(self, factor: float) -> ExponentialStatistics:
+        f = _scale_factor(factor)
+        return ExponentialStatistics(weight=self.weight * f, total=self.total * f)
 
 
 @attrs.frozen(kw_only=True)
@@ -148,14 +153,44 @@ class Exponential(Distribution):
         """Σ_i w_i log p(x_i) = Σ_j [N log λ_j − λ_j T_j]."""
         return float(np.sum(stats.weight * np.log(self.rate) - self.rate * stats.total))
 
+    # -- missing values: the features are independent, so a missing entry is skipped --------
+    supports_missing: ClassVar[bool] = True
+
+    def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
+        """Σ_j over the observed entries of log λ_j − λ_j x_j (NaN: missing)."""
+        X = np.asarray(X)
+        if _missing.incomplete_rows(X) is None:
+            return self.log_prob(X)
+        X = np.asarray(X, dtype=np.float64)
+        terms = np.where(X >= 0, np.log(self.rate) - X * self.rate, -np.inf)
+        return np.where(np.isnan(X), 0.0, terms).sum(axis=1)
+
+    def expected_statistics(self, X: np.ndarray,
+                            weights: np.ndarray) -> tuple[ExponentialStatistics, float]:
+        """A missing entry contributes its mean 1/λ_j to the totals; entropy 1 − log λ_j."""
+        X = np.asarray(X)
+        if _missing.incomplete_rows(X) is None:
+            return self.sufficient_statistics(X, weights), 0.0
+        X, w = positive_rows(X, weights)
+        nan = np.isnan(X)
+        filled = np.where(nan, 1.0 / self.rate, X)
+        return (ExponentialStatistics(weight=float(w.sum()), total=w @ filled),
+                float((w @ nan) @ (1.0 - np.log(self.rate))))
+
+    def conditional_mean(self, X: np.ndarray) -> np.ndarray:
+        """``X`` with a missing entry replaced by its mean 1/λ_j."""
+        X = np.asarray(X, dtype=np.float64)
+        return np.where(np.isnan(X), 1.0 / self.rate, X)
+
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return rng.exponential(1.0 / self.rate, size=(n_samples, self.n_features))
 
     def support_mask(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray((np.asarray(X) >= 0).all(axis=1))
+        X = np.asarray(X)
+        return np.asarray(((X >= 0) | np.isnan(X)).all(axis=1))
 
     def check_support(self, X: np.ndarray) -> None:
-        """Every entry must be ≥ 0."""
+        """Every entry must be ≥ 0 (or NaN, a missing entry)."""
         X = np.asarray(X)
         bad = first_violation(X < 0)
         if bad is not None:

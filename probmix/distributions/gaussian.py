@@ -17,8 +17,8 @@ import numpy as np
 
 from .._validation import readonly
 from ..priors import CovarianceRidge, NormalInverseWishart
-from . import _batched
-from .base import Distribution, Statistics, StatisticsBatch
+from . import _batched, _missing
+from .base import Distribution, Statistics, StatisticsBatch, StatisticsList, _scale_factor
 from .covariance import (
     CovarianceStructure,
     DiagonalCovariance,
@@ -94,6 +94,12 @@ class GaussianStatistics(Statistics):
         scatter = (self.scatter + other.scatter
                    + self.structure.outer(delta) * (self.weight * other.weight / n))
         return GaussianStatistics(weight=n, mean=mean, scatter=scatter, structure=self.structure)
+
+    def reweighted(self, factor: float) -> GaussianStatistics:
+        """Weights × factor: N and the scatter scale, the (weighted) mean does not."""
+        f = _scale_factor(factor)
+        return GaussianStatistics(weight=self.weight * f, mean=self.mean,
+                                  scatter=self.scatter * f, structure=self.structure)
 
 
 def _to_structure(value: Any, self: Any) -> CovarianceStructure:
@@ -297,6 +303,74 @@ class Gaussian(Distribution):
         return -0.5 * (stats.weight * (self.n_features * _LOG_2PI + self.covariance.log_det
                                        + float(np.sum(z * z)))
                        + self.covariance.trace_precision(stats.scatter))
+
+    # -- missing values ------------------------------------------------------------------------
+    #: NaN entries are marginalised (see :mod:`probmix.distributions._missing`)
+    supports_missing: ClassVar[bool] = True
+
+    def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
+        r"""log N(x_o | μ_o, Σ_oo) over each row's observed coordinates o (NaN: missing);
+        rows without NaN are scored by :meth:`log_prob`."""
+        X = np.asarray(X)
+        rows = _missing.incomplete_rows(X)
+        if rows is None:
+            return self.log_prob(X)
+        out = np.empty(X.shape[0])
+        if not rows.all():
+            out[~rows] = self.log_prob(X[~rows])
+        out[rows] = type(self).marginal_log_prob_many([self], X[rows])[:, 0]
+        return out
+
+    def expected_statistics(self, X: np.ndarray,
+                            weights: np.ndarray) -> tuple[GaussianStatistics, float]:
+        r"""Statistics of the rows with each missing block x_m replaced by its conditional
+        mean μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o), plus Σ_i w_i C_i (C = Σ_mm − Σ_mo Σ_oo⁻¹ Σ_om) in
+        the scatter's (m, m) block; entropy Σ_i w_i ½ log|2πe C_i|."""
+        batch, entropy = type(self).expected_statistics_many(
+            [self], np.asarray(X), np.asarray(weights, dtype=np.float64)[:, None])
+        return batch.unstack()[0], entropy  # type: ignore[return-value]
+
+    def conditional_mean(self, X: np.ndarray) -> np.ndarray:
+        """``X`` with x_m replaced by μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o) in each row (float64)."""
+        X = np.asarray(X)
+        rows = _missing.incomplete_rows(X)
+        out = np.array(X, dtype=np.float64)
+        if rows is not None:
+            out[rows] = _missing.conditionals([self], X[rows]).filled(0)
+        return out
+
+    @classmethod
+    def marginal_log_prob_many(cls, components: Sequence[Distribution], X: np.ndarray, *,
+                               workspace: dict[str, Any] | None = None) -> np.ndarray:
+        """All components on rows grouped by missingness pattern: one Cholesky factor of Σ_oo
+        per pattern and covariance (float64, shape (n_samples, m))."""
+        if not components:
+            return np.empty((X.shape[0], 0))
+        cond = _missing.conditionals(components, X, workspace=workspace)
+        return -0.5 * (cond.n_observed[:, None] * _LOG_2PI + cond.log_det_observed
+                       + cond.maha)
+
+    @classmethod
+    def expected_statistics_many(cls, components: Sequence[Distribution], X: np.ndarray,
+                                 weights: np.ndarray, *,
+                                 workspace: dict[str, Any] | None = None,
+                                 ) -> tuple[StatisticsBatch, float]:
+        """Each component's statistics of its conditionally imputed rows plus its conditional
+        covariances, reusing the factorisations :meth:`marginal_log_prob_many` kept."""
+        if not components:
+            return StatisticsList([]), 0.0
+        cond = _missing.conditionals(components, X, workspace=workspace)
+        structure = cls._structure
+        stats, entropy = [], 0.0
+        for k in range(len(components)):
+            w = np.asarray(weights[:, k], dtype=np.float64)
+            s = GaussianStatistics.of(cond.filled(k), w, structure)
+            s = GaussianStatistics(weight=s.weight, mean=s.mean, structure=structure,
+                                   scatter=s.scatter + cond.scatter_correction(k, w, structure))
+            stats.append(s)
+            entropy += 0.5 * float(w @ (cond.n_missing * _missing.LOG_2PIE
+                                        + cond.log_det_conditional[:, k]))
+        return StatisticsList(stats), entropy
 
     # -- conveniences ---------------------------------------------------------------------------
     @property

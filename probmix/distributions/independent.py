@@ -70,6 +70,9 @@ class IndependentStatistics(Statistics):
             raise ValueError("cannot add statistics of products with different parts or columns")
         return attrs.evolve(self, parts=tuple(a + b for a, b in zip(self.parts, other.parts)))
 
+    def reweighted(self, factor: float) -> IndependentStatistics:
+        return attrs.evolve(self, parts=tuple(p.reweighted(factor) for p in self.parts))
+
 
 @attrs.frozen(kw_only=True)
 class IndependentComponents(Distribution):
@@ -200,6 +203,48 @@ class IndependentComponents(Distribution):
     def expected_log_prob(self, stats: IndependentStatistics) -> float:
         """Σ over parts of each part's ``expected_log_prob``."""
         return sum(p.expected_log_prob(s) for p, s in zip(self.parts, stats.parts))
+
+    # -- missing values: each part marginalises its own block -------------------------------
+    #: True, but each part that sees a NaN in its block must support missing values itself
+    supports_missing: ClassVar[bool] = True
+
+    def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
+        """Σ_b of each part's ``marginal_log_prob`` on its block; a block wholly missing in a
+        row contributes log 1 = 0 (the parts say so themselves)."""
+        X = np.asarray(X)
+        return np.sum([self._part_hook(b, "marginal_log_prob", self._block(X, b))
+                       for b in range(len(self.parts))], axis=0)
+
+    def expected_statistics(self, X: np.ndarray,
+                            weights: np.ndarray) -> tuple[IndependentStatistics, float]:
+        """Each part's expected statistics on its block (a wholly missing block is imputed
+        by its part: its statistics get the part's expectations), entropies summed."""
+        X = np.asarray(X)
+        parts, entropy = [], 0.0
+        for b in range(len(self.parts)):
+            s, h = self._part_hook(b, "expected_statistics", self._block(X, b), weights)
+            parts.append(s)
+            entropy += h
+        return (IndependentStatistics(parts=tuple(parts), families=self.families,
+                                      columns=self.columns), entropy)
+
+    def conditional_mean(self, X: np.ndarray) -> np.ndarray:
+        """Each block's conditional mean under its part (the blocks are independent)."""
+        X = np.asarray(X)
+        out = np.array(X, dtype=np.float64)
+        for b in range(len(self.parts)):
+            out[:, self._index[b]] = self._part_hook(b, "conditional_mean", self._block(X, b))
+        return out
+
+    def _part_hook(self, b: int, name: str, *args: Any) -> Any:
+        try:
+            return getattr(self.parts[b], name)(*args)
+        except ValueError as exc:
+            if not getattr(exc, "missing_unsupported", False):
+                raise
+            renamed = ValueError(f"X columns {list(self.columns[b])}: {exc}")
+            renamed.missing_unsupported = True  # type: ignore[attr-defined]
+            raise renamed from None
 
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         out = np.empty((n_samples, self.n_features))

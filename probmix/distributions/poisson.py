@@ -10,8 +10,9 @@ from scipy import special
 
 from .._validation import readonly
 from ..priors import Gamma
+from . import _missing
 from ._common import first_violation, positive_rows, support_error
-from .base import Distribution, Statistics
+from .base import Distribution, Statistics, _scale_factor
 
 __all__ = ["Poisson", "PoissonStatistics"]
 
@@ -57,6 +58,11 @@ class PoissonStatistics(Statistics):
         return PoissonStatistics(weight=self.weight + other.weight,
                                  total=self.total + other.total,
                                  log_factorial=self.log_factorial + other.log_factorial)
+
+    def reweighted(self, factor: float) -> PoissonStatistics:
+        f = _scale_factor(factor)
+        return PoissonStatistics(weight=self.weight * f, total=self.total * f,
+                                 log_factorial=self.log_factorial * f)
 
 
 @attrs.frozen(kw_only=True)
@@ -156,19 +162,73 @@ class Poisson(Distribution):
             loglik = special.xlogy(stats.total, self.rate) - stats.weight * self.rate
         return float(loglik.sum()) - stats.log_factorial
 
+    # -- missing values: the features are independent, so a missing count is skipped --------
+    supports_missing: ClassVar[bool] = True
+
+    def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
+        """Σ_j over the observed counts of x_j log λ_j − λ_j − log x_j! (NaN: missing)."""
+        X = np.asarray(X)
+        if _missing.incomplete_rows(X) is None:
+            return self.log_prob(X)
+        X = np.asarray(X, dtype=np.float64)
+        nan = np.isnan(X)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = special.xlogy(X, self.rate) - special.gammaln(X + 1.0) - self.rate
+        return np.where(nan, 0.0, np.where(_count_mask(X), terms, -np.inf)).sum(axis=1)
+
+    def expected_statistics(self, X: np.ndarray,
+                            weights: np.ndarray) -> tuple[PoissonStatistics, float]:
+        """A missing count contributes E[x_j] = λ_j to the totals and E[log x_j!] (a series)
+        to the log-factorial term; entropy H[Poisson(λ_j)] = λ_j − λ_j log λ_j + E[log x_j!]."""
+        X = np.asarray(X)
+        if _missing.incomplete_rows(X) is None:
+            return self.sufficient_statistics(X, weights), 0.0
+        X, w = positive_rows(X, weights)
+        nan = np.isnan(X)
+        filled = np.where(nan, self.rate, X)
+        missing_weight = w @ nan
+        mean_log_factorial = _mean_log_factorial(self.rate)
+        log_factorial = (w @ np.where(nan, 0.0, special.gammaln(filled + 1.0)).sum(axis=1)
+                         + missing_weight @ mean_log_factorial)
+        entropy = self.rate - special.xlogy(self.rate, self.rate) + mean_log_factorial
+        return (PoissonStatistics(weight=float(w.sum()), total=w @ filled,
+                                  log_factorial=float(log_factorial)),
+                float(missing_weight @ entropy))
+
+    def conditional_mean(self, X: np.ndarray) -> np.ndarray:
+        """``X`` with a missing count replaced by its mean λ_j."""
+        X = np.asarray(X, dtype=np.float64)
+        return np.where(np.isnan(X), self.rate, X)
+
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return rng.poisson(self.rate, size=(n_samples, self.n_features)).astype(np.float64)
 
     def support_mask(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(_count_mask(np.asarray(X)).all(axis=1))
+        X = np.asarray(X)
+        return np.asarray((_count_mask(X) | np.isnan(X)).all(axis=1))
 
     def check_support(self, X: np.ndarray) -> None:
-        """Counts must be non-negative integers (stored as floats)."""
-        bad = first_violation(~_count_mask(np.asarray(X)))
+        """Counts must be non-negative integers (stored as floats); NaN is a missing entry."""
+        X = np.asarray(X)
+        bad = first_violation(~(_count_mask(X) | np.isnan(X)))
         if bad is not None:
             row, col = bad
             raise support_error(col, f"must hold non-negative integer counts for a Poisson, "
                                      f"got {float(X[row, col])} at row {row}")
+
+
+def _mean_log_factorial(rate: np.ndarray) -> np.ndarray:
+    """E[log x!] for x ~ Poisson(λ), per rate: the series Σ_x p(x) log x! over λ ± (20√λ + 20),
+    outside which the mass is below 1e-80 (no closed form exists)."""
+    out = np.zeros(rate.size)
+    for j, lam in enumerate(np.asarray(rate, dtype=np.float64)):
+        if lam == 0.0:
+            continue  # the point mass at 0: log 0! = 0
+        spread = 20.0 * np.sqrt(lam) + 20.0
+        x = np.arange(max(0.0, np.floor(lam - spread)), np.ceil(lam + spread) + 1.0)
+        log_factorial = special.gammaln(x + 1.0)
+        out[j] = float(np.exp(x * np.log(lam) - lam - log_factorial) @ log_factorial)
+    return out
 
 
 def _check_prior(prior: Any) -> None:

@@ -20,8 +20,9 @@ from scipy import special
 
 from .._validation import check_data, check_sample_weight, readonly
 from ..priors import CovarianceRidge
+from . import _missing
 from ._common import refine
-from .base import Distribution, Statistics
+from .base import Distribution, Statistics, _scale_factor
 from .covariance import FullCovariance
 from .gaussian import GaussianStatistics
 
@@ -77,6 +78,13 @@ class StudentTStatistics(Statistics):
                                   weight=self.weight + other.weight,
                                   log_scale=self.log_scale + other.log_scale,
                                   entropy=self.entropy + other.entropy, dof=self.dof)
+
+    def reweighted(self, factor: float) -> StudentTStatistics:
+        """Weights × factor: every sum over rows scales (the u-weighted mean does not)."""
+        f = _scale_factor(factor)
+        return StudentTStatistics(scaled=self.scaled.reweighted(f), weight=self.weight * f,
+                                  log_scale=self.log_scale * f, entropy=self.entropy * f,
+                                  dof=self.dof)
 
 
 @attrs.frozen(kw_only=True)
@@ -258,6 +266,75 @@ class StudentT(Distribution):
                 - 0.5 * n * (d * _LOG_2PI + self.scale.log_det) - 0.5 * quadratic
                 + n * (0.5 * nu * math.log(0.5 * nu) - special.gammaln(0.5 * nu))
                 - 0.5 * nu * u + stats.entropy)
+
+    # -- missing values ------------------------------------------------------------------------
+    #: NaN entries are marginalised: x_o is Student t with (μ_o, Σ_oo, ν), and given x_o and
+    #: the scale u, x_m is normal with the Gaussian conditional mean and covariance C / u
+    supports_missing: ClassVar[bool] = True
+
+    def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
+        """The Student t log density of each row's observed coordinates o, with (μ_o, Σ_oo, ν)
+        (NaN: missing); rows without NaN are scored by :meth:`log_prob`."""
+        X = np.asarray(X)
+        rows = _missing.incomplete_rows(X)
+        if rows is None:
+            return self.log_prob(X)
+        out = np.empty(X.shape[0])
+        if not rows.all():
+            out[~rows] = self.log_prob(X[~rows])
+        cond = _missing.conditionals([self], X[rows], covariance="scale")
+        out[rows] = self._log_density(cond.n_observed, cond.log_det_observed[:, 0],
+                                      cond.maha[:, 0])
+        return out
+
+    def _log_density(self, dim: Any, log_det: Any, maha: np.ndarray) -> np.ndarray:
+        nu = self.dof
+        return (special.gammaln(0.5 * (nu + dim)) - special.gammaln(0.5 * nu)
+                - 0.5 * dim * (math.log(nu) + _LOG_PI) - 0.5 * log_det
+                - 0.5 * (nu + dim) * np.log1p(maha / nu))
+
+    def expected_statistics(self, X: np.ndarray,
+                            weights: np.ndarray) -> tuple[StudentTStatistics, float]:
+        r"""Expected statistics over the missing coordinates *and* the scales.
+
+        Given x_o (d_o coordinates) the scale's posterior is Gamma((ν + d_o)/2, (ν + δ_o)/2),
+        and x_m | x_o, u ~ N(x̂_m, C/u) with the Gaussian conditional mean x̂_m and covariance
+        C. So E[u x] = E[u] x̂ and E[u (x − x̂)(x − x̂)ᵀ] = C in the missing block: the scaled
+        statistics are those of the imputed rows with weights w E[u], plus Σ w C. The entropy
+        of x_m given x_o and u, averaged over u, is ½ log|2πe C| − (d_m/2) E[log u].
+        """
+        X = np.asarray(X)
+        if _missing.incomplete_rows(X) is None:
+            return self.sufficient_statistics(X, weights), 0.0
+        w = np.asarray(weights, dtype=np.float64)
+        cond = _missing.conditionals([self], X, covariance="scale")
+        a = 0.5 * (self.dof + cond.n_observed)
+        b = 0.5 * (self.dof + cond.maha[:, 0])
+        log_b = np.log(b)
+        digamma_a = special.digamma(a)
+        log_scale = digamma_a - log_b
+        scale_entropy = a - log_b + special.gammaln(a) + (1.0 - a) * digamma_a
+        scaled = GaussianStatistics.of(cond.filled(0), w * (a / b), FullCovariance)
+        scaled = GaussianStatistics(
+            weight=scaled.weight, mean=scaled.mean, structure=FullCovariance,
+            scatter=scaled.scatter + cond.scatter_correction(0, w, FullCovariance))
+        stats = StudentTStatistics(scaled=scaled, weight=float(w.sum()),
+                                   log_scale=float(w @ log_scale),
+                                   entropy=float(w @ scale_entropy), dof=self.dof)
+        missing_entropy = w @ (0.5 * (cond.n_missing * _missing.LOG_2PIE
+                                      + cond.log_det_conditional[:, 0])
+                               - 0.5 * cond.n_missing * log_scale)
+        return stats, float(missing_entropy)
+
+    def conditional_mean(self, X: np.ndarray) -> np.ndarray:
+        """``X`` with x_m replaced by μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o) (float64): the scale does
+        not move the conditional mean."""
+        X = np.asarray(X)
+        rows = _missing.incomplete_rows(X)
+        out = np.array(X, dtype=np.float64)
+        if rows is not None:
+            out[rows] = _missing.conditionals([self], X[rows], covariance="scale").filled(0)
+        return out
 
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         z = self.scale.colour(rng.standard_normal((n_samples, self.n_features)))

@@ -9,6 +9,7 @@ from .algorithm import (
 )
 from .estep import AnnealedEStep, EStep, HardEStep, SoftEStep, StochasticEStep
 from .mstep import MAP, MaximumLikelihood, MStep
+from .online import EpochRecord, OnlineEM, OnlineEMResult, OnlineEMState, OnlineHistory
 
 __all__ = [
     "EMAlgorithm",
@@ -24,4 +25,9 @@ __all__ = [
     "MStep",
     "MaximumLikelihood",
     "MAP",
+    "OnlineEM",
+    "OnlineEMState",
+    "OnlineEMResult",
+    "OnlineHistory",
+    "EpochRecord",
 ]

@@ -30,7 +30,8 @@ import numpy as np
 
 from .._validation import check_data, check_sample_weight
 
-__all__ = ["Chunk", "DataSource", "ArraySource", "ChunkSource", "DaskSource", "as_source"]
+__all__ = ["Chunk", "DataSource", "ArraySource", "ChunkSource", "DaskSource", "as_source",
+           "in_memory"]
 
 T = TypeVar("T")
 
@@ -378,11 +379,17 @@ def as_source(X: Any, sample_weight: Any = None, *, n_features: int | None = Non
     return ArraySource(X, sample_weight, n_features=n_features, allow_missing=allow_missing)
 
 
+def in_memory(X: Any) -> bool:
+    """Whether :func:`as_source` reads ``X`` as one in-memory array (validated whole)."""
+    return not (isinstance(X, (DataSource, np.memmap)) or _is_dask_array(X)
+                or _is_chunk_iterable(X))
+
+
 def _is_chunk_iterable(X: Any) -> bool:
     """An iterable that is not itself array-like: its items are chunks, not rows."""
     if isinstance(X, (np.ndarray, str, bytes)) or hasattr(X, "__array__"):
         return False
-    if hasattr(X, "to_numpy"):  # pandas
+    if hasattr(X, "to_numpy") or hasattr(X, "tocsr"):  # pandas; scipy.sparse (refused later)
         return False
     if isinstance(X, (list, tuple)):
         # a list of 2-D arrays (or pairs) is chunks; a nested list of numbers is one array

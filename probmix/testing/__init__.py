@@ -35,6 +35,7 @@ from .checks import (
     check_parameter_recovery,
     check_sample_moments,
     check_statistics_additive,
+    check_statistics_reweighted,
     check_weighted_fit,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "check_parameter_recovery",
     "check_sample_moments",
     "check_statistics_additive",
+    "check_statistics_reweighted",
     "check_weighted_fit",
     "strategies",
 ]

@@ -48,6 +48,7 @@ __all__ = [
     "check_parameter_recovery",
     "check_sample_moments",
     "check_statistics_additive",
+    "check_statistics_reweighted",
     "check_weighted_fit",
 ]
 
@@ -777,6 +778,81 @@ def check_statistics_additive(dist: Distribution, *, X: Any = None, weights: Any
             f"(compared by {via}: max |Δ log p| = {worst:.1g})")
 
 
+def _assert_same_statistics(check: str, dist: Distribution, label: str, s: Any, ref: Any,
+                            probe: np.ndarray, rtol: float) -> float:
+    """Two statistics objects agree: total weight, fit (or refusal) and expected_log_prob."""
+    if not math.isclose(float(s.total_weight), float(ref.total_weight), rel_tol=1e-12,
+                        abs_tol=1e-300):
+        raise AssertionError(f"{check} ({_name(dist)}): {label}: total_weight "
+                             f"{s.total_weight!r}, expected {ref.total_weight!r}")
+    fit, elp, err = _comparable(dist, s)
+    ref_fit, ref_elp, ref_err = _comparable(dist, ref)
+    if (fit is None) != (ref_fit is None):
+        raise AssertionError(f"{check} ({_name(dist)}): {label}: from_statistics "
+                             f"{'failed' if fit is None else 'succeeded'} ({err or ref_err}) "
+                             "where it did not for the reference statistics")
+    worst = 0.0
+    if fit is not None and ref_fit is not None:
+        worst = _assert_same_fit(check, label, fit, ref_fit, probe, rtol)
+    if elp is not None and ref_elp is not None and not math.isclose(
+            elp, ref_elp, rel_tol=rtol, abs_tol=rtol):
+        raise AssertionError(f"{check} ({_name(dist)}): {label}: expected_log_prob {elp!r}, "
+                             f"but {ref_elp!r} for the reference; tolerance {rtol:g}")
+    return worst
+
+
+@_check("statistics_reweighted")
+def check_statistics_reweighted(dist: Distribution, *, X: Any = None, weights: Any = None,
+                                n_samples: int = 200, rtol: float = 1e-9, rng: Any = 0) -> str:
+    r"""``s.reweighted(c)`` is the statistics of the same rows with every weight times c.
+
+    With ``s_A``, ``s_B`` the statistics of a random split of ``X`` (a sample of the family
+    by default; ``weights`` random with zeros, by default) and factors a ∈ (0.2, 0.9),
+    b ∈ (1.5, 4) drawn from ``rng``: ``total_weight`` scales by the factor;
+    ``s_A.reweighted(a) + s_B`` equals the statistics of ``X`` with the weights of A times a
+    (a comparison that sees the scale: the fit of the union depends on how the halves are
+    weighed against each other); ``s.reweighted(a) + s.reweighted(b)`` equals
+    ``s.reweighted(a + b)`` and the statistics with weights (a + b) w; ``s.reweighted(1)``
+    equals ``s``, and ``s_A.reweighted(0)`` has zero weight and is neutral. Compared as in
+    :func:`check_statistics_additive`. Only online EM needs ``reweighted``: the check is
+    skipped for a family whose statistics do not implement it.
+    """
+    check = "statistics_reweighted"
+    gen = _rng(rng)
+    X, w = _data(dist, X, weights, n_samples, gen)
+    n = X.shape[0]
+    whole = _stats(dist, X, w)
+    try:
+        whole.reweighted(1.0)
+    except NotImplementedError:
+        raise CheckSkipped("the family's statistics do not implement reweighted (only online "
+                           "EM needs it)") from None
+    in_a = np.zeros(n, dtype=bool)
+    in_a[gen.permutation(n)[: n // 2]] = True
+    s_a, s_b = _stats(dist, X[in_a], w[in_a]), _stats(dist, X[~in_a], w[~in_a])
+    a, b = float(gen.uniform(0.2, 0.9)), float(gen.uniform(1.5, 4.0))
+    zero = s_a.reweighted(0.0)
+    if float(zero.total_weight) != 0.0:
+        raise AssertionError(f"{check} ({_name(dist)}): reweighted(0) has total_weight "
+                             f"{zero.total_weight!r}, not 0")
+    comparisons = [
+        ("s_A.reweighted(a) + s_B vs weights a·w on A", s_a.reweighted(a) + s_b,
+         _stats(dist, X, np.where(in_a, a * w, w))),
+        ("s.reweighted(a) + s.reweighted(b) vs s.reweighted(a + b)",
+         whole.reweighted(a) + whole.reweighted(b), whole.reweighted(a + b)),
+        ("s.reweighted(a + b) vs weights (a + b)·w", whole.reweighted(a + b),
+         _stats(dist, X, (a + b) * w)),
+        ("s.reweighted(1) vs s", whole.reweighted(1.0), whole),
+        ("s_A.reweighted(0) + s_B vs s_B", zero + s_b, s_b),
+        ("s_B + s_A.reweighted(0) vs s_B", s_b + zero, s_b),
+    ]
+    tol = _round_off(X, rtol)
+    worst = max(_assert_same_statistics(check, dist, label, s, ref, X, tol)
+                for label, s, ref in comparisons)
+    return (f"factors {a:.3g} and {b:.3g} on {n} rows: reweighted = weights × factor, "
+            f"additive in the factor, 0 neutral (max |Δ log p| = {worst:.1g})")
+
+
 # -- expected_log_prob --------------------------------------------------------------------
 @_check("expected_log_prob")
 def check_expected_log_prob(dist: Distribution, *, X: Any = None, weights: Any = None,
@@ -991,6 +1067,7 @@ CHECKS: Mapping[str, Callable[..., str]] = {
     "normalised": check_normalised,
     "sample_moments": check_sample_moments,
     "statistics_additive": check_statistics_additive,
+    "statistics_reweighted": check_statistics_reweighted,
     "expected_log_prob": check_expected_log_prob,
     "weighted_fit": check_weighted_fit,
     "parameter_recovery": check_parameter_recovery,
@@ -1021,8 +1098,8 @@ def check_distribution(family_or_instance: type[Distribution] | Distribution, *,
     checks : iterable of str, optional
         Names of the checks to run (keys of :data:`CHECKS`), by default all of them:
         ``contract``, ``log_prob_matches``, ``normalised``, ``sample_moments``,
-        ``statistics_additive``, ``expected_log_prob``, ``weighted_fit``,
-        ``parameter_recovery``, ``em_monotone``.
+        ``statistics_additive``, ``statistics_reweighted``, ``expected_log_prob``,
+        ``weighted_fit``, ``parameter_recovery``, ``em_monotone``.
 
     Returns
     -------

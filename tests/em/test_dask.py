@@ -162,3 +162,14 @@ def test_dask_sample_weight_of_the_wrong_length():
     with pytest.raises(ValueError, match=r"sample_weight must have shape \(4001,\)"):
         EMAlgorithm().fit(da.from_array(X, chunks=(1000, 3)), init,
                           sample_weight=da.ones(10, chunks=5))
+
+
+def test_gmm_fits_a_dask_array_on_the_cluster(client):
+    from probmix import GMM
+
+    X, _ = _gaussian_case()
+    settings = dict(n_components=2, random_state=0, tol=1e-9)
+    reference = GMM(**settings).fit(X)
+    gmm = GMM(**settings, init_sample_size=len(X)).fit(da.from_array(X, chunks=(1000, 3)))
+    np.testing.assert_allclose(gmm.means_, reference.means_, rtol=1e-10)
+    np.testing.assert_allclose(gmm.covariances_, reference.covariances_, rtol=1e-10)

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from probmix import EMAlgorithm, MixtureModel
+from probmix import GMM, EMAlgorithm, MixtureModel
 from probmix.distributions import DiagonalNormal, Gaussian, Poisson
 from probmix.em import StochasticEStep
 from probmix.em.sources import ArraySource, ChunkSource, as_source
@@ -265,3 +265,49 @@ def test_sampling_a_chunk_source_is_uniform_and_without_replacement(n_rows):
     assert np.unique(rows).size == rows.shape[0]  # no row twice
     if n_rows == 300:  # uniform: the sample's mean is near the data's (σ of the mean ≈ 67)
         assert abs(rows.mean() - X.mean()) < 4 * X.std() / np.sqrt(n_rows)
+
+
+# -- GMM on data that do not live in memory ------------------------------------------------------
+def _gmm_data():
+    rng = np.random.default_rng(5)
+    return np.vstack([rng.normal(-3, 1, (700, 2)), rng.normal(3, 1.5, (501, 2))])
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_gmm_on_a_memmap_with_the_whole_sample_is_the_in_memory_fit(covariance_type, memmap_of):
+    X = _gmm_data()
+    settings = dict(n_components=2, covariance_type=covariance_type, random_state=0, tol=1e-9)
+    a = GMM(**settings).fit(X)
+    # a sample as large as the data is the data: the same start, so the same fit
+    b = GMM(**settings, init_sample_size=len(X)).fit(memmap_of(X))
+    np.testing.assert_allclose(b.means_, a.means_, rtol=1e-10)
+    np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-10)
+    assert b.n_iter_ == a.n_iter_
+
+
+def test_gmm_on_chunks_starts_from_a_sample_and_finds_the_clusters():
+    X = _gmm_data()
+    reference = GMM(2, random_state=0, tol=1e-9).fit(X)
+    gmm = GMM(2, random_state=0, tol=1e-9, init_sample_size=50).fit(_chunks(X, 100))
+    order = np.argsort(gmm.means_[:, 0])
+    ref_order = np.argsort(reference.means_[:, 0])
+    # another start, the same maximum
+    np.testing.assert_allclose(gmm.means_[order], reference.means_[ref_order], atol=1e-6)
+    assert gmm.score(X) == pytest.approx(reference.score(X), abs=1e-9)
+
+
+def test_gmm_sample_weights_travel_with_the_chunks():
+    X = _gmm_data()
+    w = np.random.default_rng(6).integers(1, 4, len(X)).astype(float)
+    a = GMM(2, random_state=0, tol=1e-9, means_init=[[-3, 0], [3, 0]]).fit(X, sample_weight=w)
+    pairs = [(X[i:i + 128], w[i:i + 128]) for i in range(0, len(X), 128)]
+    b = GMM(2, random_state=0, tol=1e-9, means_init=[[-3, 0], [3, 0]],
+            init_sample_size=len(X)).fit(pairs)
+    # the sample starts unweighted (the means_init decide the start's labels alike)
+    np.testing.assert_allclose(np.sort(b.means_, 0), np.sort(a.means_, 0), atol=1e-6)
+
+
+def test_gmm_labels_need_an_in_memory_array(memmap_of):
+    X = _gmm_data()
+    with pytest.raises(TypeError, match="labels need X as an in-memory array"):
+        GMM(2).fit(memmap_of(X), labels=np.full(len(X), -1))

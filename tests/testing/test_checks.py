@@ -236,7 +236,7 @@ def test_report_lists_what_ran_and_why_the_rest_was_skipped():
     assert report.ran == tuple(n for n in CHECKS if n not in report.skipped)
     assert set(report.details) == set(report.ran)
     text = str(report)
-    assert "7 passed, 2 skipped" in text and "skipped  log_prob_matches" in text
+    assert "8 passed, 2 skipped" in text and "skipped  log_prob_matches" in text
 
 
 def test_a_skipped_check_is_a_unittest_skip():
