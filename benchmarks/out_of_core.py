@@ -9,7 +9,11 @@ each in a fresh process:
 - ``memmap``: ``np.load(..., mmap_mode="r")``: the pass reads and validates slice by slice;
 - ``dask``: a ``LocalCluster`` of 2 single-threaded worker processes; the dask array's blocks
   are read from the file by the workers on every pass (nothing is persisted), and only
-  statistics travel back.
+  statistics travel back;
+- ``dask-malloc``: the same, with the workers' glibc allocator left to reuse large buffers
+  (Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers, which also pins
+  glibc's mmap threshold at 128 KiB: every large temporary of a chunk is then a fresh mmap,
+  zero-filled page by page; ``WORKER_MALLOC`` below undoes that).
 
 For each: the median time per EM iteration, the peak of memory allocated during the run
 (tracemalloc: numpy reports its buffers to it; for Dask the largest worker's peak and the
@@ -73,6 +77,11 @@ def dask_array(path: str, n: int):
     return da.concatenate(blocks)
 
 
+# environment of Dask worker processes for numpy-heavy tasks: large buffers are reused from the
+# heap (up to 32 MiB) and the heap is trimmed only above 256 MiB of free memory at its top
+WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(2**28), "MALLOC_MMAP_THRESHOLD_": str(2**25)}
+
+
 def run_mode(mode: str, path: str, means_path: str, n_iter: int) -> dict:
     """One mode, in this (fresh) process."""
     from probmix import EMAlgorithm
@@ -80,9 +89,13 @@ def run_mode(mode: str, path: str, means_path: str, n_iter: int) -> dict:
     init = start_model(np.load(means_path))
     algorithm = EMAlgorithm(tol=0.0, max_iter=n_iter)
     client = cluster = None
-    if mode == "dask":
+    if mode.startswith("dask"):
+        import dask
         from dask.distributed import Client, LocalCluster
 
+        if mode == "dask-malloc":
+            dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v
+                             for k, v in WORKER_MALLOC.items()})
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None)
         client = Client(cluster)
@@ -158,16 +171,16 @@ def main() -> None:
               f"covariance, {args.iterations} EM iterations (written in "
               f"{time.perf_counter() - t0:.1f} s); load average {os.getloadavg()[0]:.2f}")
         rows = []
-        for mode in ("in-memory", "memmap", "dask"):
+        for mode in ("in-memory", "memmap", "dask", "dask-malloc"):
             out = subprocess.run([sys.executable, __file__, "--mode", mode, "--path", path,
                                   "--iterations", str(args.iterations)],
                                  capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     ref = rows[0]
-    print(f"{'mode':>10} | {'s/iter':>7} {'ratio':>6} | {'peak alloc MiB':>14} {'ratio':>6} | "
+    print(f"{'mode':>11} | {'s/iter':>7} {'ratio':>6} | {'peak alloc MiB':>14} {'ratio':>6} | "
           f"{'worker peak MiB':>15} | {'max RSS MiB':>11} | {'rel.diff':>8}")
     for r in rows:
-        print(f"{r['mode']:>10} | {r['per_iteration']:7.2f} "
+        print(f"{r['mode']:>11} | {r['per_iteration']:7.2f} "
               f"{r['per_iteration'] / ref['per_iteration']:5.2f}x | "
               f"{r['peak_alloc'] / 2**20:14.1f} {r['peak_alloc'] / ref['peak_alloc']:5.3f}x | "
               f"{r['worker_peak_alloc'] / 2**20:15.1f} | {r['max_rss'] / 2**20:11.0f} | "
