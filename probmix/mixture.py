@@ -8,6 +8,7 @@ the evidence log p(x_i) its log-sum-exp over k.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -200,16 +201,30 @@ class Posterior:
     """
 
     log_joint: np.ndarray
-    log_resp: np.ndarray
     log_evidence: np.ndarray
-    # exp(log_resp) as computed on the way (e^(a − max a) / Σ): the soft E-step's q without
-    # another exp; None when the posterior was built otherwise
-    _resp: np.ndarray | None = attrs.field(default=None, eq=False, repr=False)
+    # p(c_i = k | x_i, θ) as computed on the way (e^(a − max a) / Σ): the soft E-step's q
+    # without another exp
+    _resp: np.ndarray = attrs.field(eq=False, repr=False)
+    # what log_resp is made of, on demand (the soft E-step of the EM pass never needs it):
+    # the shifted log-joint a − max a (overwritten), log Σ e^(a − max a), and the rows
+    # whose posterior is the prior log π (None: no such row)
+    _log_resp_parts: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray] = (
+        attrs.field(eq=False, repr=False))
+
+    @functools.cached_property
+    def log_resp(self) -> np.ndarray:
+        """log p(c_i = k | x_i, θ), shape (n_samples, n_components)."""
+        shifted, log_norm, lost, log_weights = self._log_resp_parts
+        with np.errstate(invalid="ignore"):
+            out = np.subtract(shifted, log_norm[:, None], out=shifted)
+        if lost is not None:
+            out[lost] = log_weights
+        return out
 
     @property
     def resp(self) -> np.ndarray:
         """p(c_i = k | x_i, θ), shape (n_samples, n_components): rows sum to one."""
-        return np.exp(self.log_resp) if self._resp is None else self._resp
+        return self._resp
 
 
 @attrs.frozen(kw_only=True)
@@ -330,7 +345,8 @@ class MixtureModel(Distribution):
         raise ValueError(f"X row {row} lies outside the support of every component: "
                          + "; ".join(reasons))
 
-    def _log_joint(self, X: np.ndarray, workspace: dict[Any, Any] | None = None) -> np.ndarray:
+    def _log_joint(self, X: np.ndarray, workspace: dict[Any, Any] | None = None, *,
+                   complete: bool = False) -> np.ndarray:
         """:meth:`log_joint` for data already validated (the EM loop checks X once).
 
         Each family scores its components at once (:meth:`Distribution.log_prob_many`);
@@ -339,14 +355,15 @@ class MixtureModel(Distribution):
 
         Rows with a NaN entry (missing values) are scored by the families'
         :meth:`~probmix.Distribution.marginal_log_prob_many`; the others as above, unchanged
-        (one NaN check per chunk when nothing is missing).
+        (one NaN check per chunk when nothing is missing, none when the caller knows X is
+        ``complete``). The split is kept in ``workspace`` for :meth:`_statistics_parts`.
         """
-        rows = incomplete_rows(X)
-        if rows is None:
-            return self._log_joint_observed(X, workspace)
-        split = _MissingSplit.of(X, rows)
+        rows = None if complete else incomplete_rows(X)
+        split = None if rows is None else _MissingSplit.of(X, rows)
         if workspace is not None:
-            workspace[_MissingSplit] = split
+            workspace[_MissingSplit] = (X, split)
+        if split is None:
+            return self._log_joint_observed(X, workspace)
         dtype = X.dtype if X.dtype == np.float32 else np.float64
         out = np.full((X.shape[0], self.n_components), -np.inf, dtype=dtype, order="F")
         if split.complete.size:
@@ -411,17 +428,18 @@ class MixtureModel(Distribution):
             resp = _exp(shifted)
             norm = np.sum(resp, axis=1)
             log_norm = np.log(norm)
-            log_resp = shifted - log_norm[:, None]
             resp /= norm[:, None]
         log_evidence = shift + log_norm
-        lost = ~np.isfinite(log_evidence)
+        lost: np.ndarray | None = ~np.isfinite(log_evidence)
         if np.any(lost):
             # The density underflows to zero under every component (a point extremely far
             # from all of them): the likelihood carries no information, so the posterior is
             # the prior π. Keeps responsibilities finite and normalised.
-            log_resp[lost] = self.log_weights
             resp[lost] = self.weights
-        return Posterior(log_joint, log_resp, log_evidence, resp)
+        else:
+            lost = None
+        return Posterior(log_joint, log_evidence, resp,
+                         (shifted, log_norm, lost, self.log_weights))
 
     def log_prob(self, X: Any, *, missing: str = "raise") -> np.ndarray:
         """log p(x_i | θ) = logsumexp_k(log π_k + log p_k(x_i)), shape (n_samples,); with
@@ -499,8 +517,9 @@ class MixtureModel(Distribution):
         Rows with a NaN entry get the families' expected statistics
         (:meth:`~probmix.Distribution.expected_statistics_many`) and add the entropy of their
         missing entries to ``missing_entropy``; the complete rows take the path above."""
-        split = None if workspace is None else workspace.get(_MissingSplit)
-        if split is None or split.X is not X:
+        scored, split = (None, None) if workspace is None else workspace.get(_MissingSplit,
+                                                                             (None, None))
+        if scored is not X:  # not scored by _log_joint with this workspace: check here
             rows = incomplete_rows(X)
             split = None if rows is None else _MissingSplit.of(X, rows)
         if split is None:

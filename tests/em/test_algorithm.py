@@ -14,7 +14,7 @@ from probmix import (
     ObjectiveDecreaseWarning,
 )
 from probmix.distributions import Gaussian
-from probmix.em import MaximumLikelihood, MStep
+from probmix.em import MaximumLikelihood, MStep, SoftEStep
 from probmix.priors import CovarianceRidge
 
 TRUTH = MixtureModel(weights=[0.4, 0.6], components=[
@@ -220,3 +220,26 @@ def test_zero_weight_start_stays_zero_without_warning():
         result = EMAlgorithm(tol=1e-8).fit(X, init)
     assert result.model.weights[1] == 0.0
     assert result.history.n_components.tolist() == [1] * len(result.history)
+
+
+def test_the_soft_entropy_shortcut_equals_the_direct_sum():
+    """For the soft E-step the pass takes −Σ q log q as Σ log p(x) − Σ q log(π p); a
+    responsibility prior of ones takes the direct sum over log q: the two must agree."""
+    from probmix.em import algorithm as em_algorithm
+    from probmix.em.sources import Chunk
+
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(-1, 1, (300, 2)), rng.normal(1, 1, (300, 2))])
+    model = MixtureModel(weights=[0.4, 0.6], components=[
+        Gaussian(mean=[-1.0, 0.0], covariance=np.eye(2)),
+        Gaussian(mean=[1.0, 0.5], covariance=2 * np.eye(2))])
+    ids = np.arange(2)
+
+    def totals(prior_r):
+        return em_algorithm._chunk_totals(SoftEStep(), model, ids, 1, 0, None, prior_r,
+                                          False, True, Chunk(X, None, 0))
+
+    shortcut, direct = totals(None), totals(np.ones((len(X), 2)))
+    assert shortcut.entropy > 1.0  # overlapping clusters: the posterior is far from one-hot
+    assert shortcut.entropy == pytest.approx(direct.entropy, rel=1e-10)
+    assert shortcut.expected_log_joint == pytest.approx(direct.expected_log_joint, rel=1e-12)
