@@ -504,7 +504,7 @@ class GMM:
         family = COVARIANCE_TYPES[self.covariance_type]
         ridge = CovarianceRidge(reg_covar=self.reg_covar)
         if state is None and not hasattr(self, "model_"):
-            X = _check_input(X)
+            X = _check_input(X, allow_missing=self._marginalize)
             w = check_sample_weight(sample_weight, X.shape[0])
             user = self._user_init(X.shape[1], family)
             if len(user) < 3 and X.shape[0] < self.n_components:
@@ -514,9 +514,9 @@ class GMM:
             start = self._initial_model(X, w, family, ridge, user,
                                         as_rng(self.random_state), None)
         else:
-            start, X = self._checked(X)
+            start, X = self._checked(X, self._marginalize)
             w = check_sample_weight(sample_weight, X.shape[0])
-        online = OnlineEM(m_step=self._m_step(family, X.shape[1], ridge),
+        online = OnlineEM(m_step=self._m_step(family, X.shape[1], ridge), missing=self.missing,
                           step_offset=self.learning_offset, step_exponent=self.learning_decay)
         state = online.step(online.start(start) if state is None else state, X, w)
         ll = state.batch_log_likelihood

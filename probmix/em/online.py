@@ -32,6 +32,7 @@ import numpy as np
 from .._validation import as_rng, check_data, check_sample_weight, check_scalar
 from ..exceptions import ConvergenceWarning, DegenerateComponentWarning
 from ..mixture import MixtureModel, MixtureStatistics
+from .algorithm import _one_of
 from .mstep import MaximumLikelihood, MStep
 from .sources import ArraySource, DaskSource, DataSource, as_source
 
@@ -292,6 +293,10 @@ class OnlineEM:
     callbacks : sequence of callables, default=()
         Each is called as ``callback(state)`` with the :class:`OnlineEMState` after every
         mini-batch.
+    missing : {"raise", "marginalize"}, default="raise"
+        What a NaN entry means, as for :class:`~probmix.EMAlgorithm`: with "marginalize"
+        each mini-batch's statistics are the expected statistics given the observed entries
+        (see :doc:`/missing-data`).
 
     Examples
     --------
@@ -323,6 +328,7 @@ class OnlineEM:
         default=None, validator=_optional("data_weight", _REAL, low=0.0, low_inclusive=False))
     callbacks: tuple[Callable[[OnlineEMState], Any], ...] = attrs.field(
         default=(), converter=_callbacks)
+    missing: str = attrs.field(default="raise", validator=_one_of("raise", "marginalize"))
 
     # -- the schedule ----------------------------------------------------------------------------
     def step_size(self, t: int) -> float:
@@ -359,7 +365,8 @@ class OnlineEM:
         if not isinstance(state, OnlineEMState):
             raise TypeError(f"state must be an OnlineEMState (from OnlineEM.start), got "
                             f"{type(state).__name__}")
-        X = check_data(X, n_features=state.model.n_features, expected_by="the model has")
+        X = check_data(X, n_features=state.model.n_features, expected_by="the model has",
+                       allow_missing=self.missing == "marginalize")
         state.model.check_support(X)
         w = check_sample_weight(sample_weight, X.shape[0])
         return self._step(state, X, w, self.data_weight)
@@ -433,7 +440,7 @@ class OnlineEM:
             When a component loses all its responsibility mass (it is kept with weight 0).
         """
         state = init if isinstance(init, OnlineEMState) else self.start(init)
-        source = _source(X, sample_weight, state.model)
+        source = _source(X, sample_weight, state.model, self.missing == "marginalize")
         rng = as_rng(self.random_state) if self.shuffle else None
         # MAP: the running statistics stand for one pass over the data (its weight is known
         # for an array, and otherwise after the first epoch)
@@ -508,8 +515,10 @@ def _in_memory(source: DataSource) -> ArraySource | None:
     return source if isinstance(source, ArraySource) and source.in_memory else None
 
 
-def _source(X: Any, sample_weight: Any, model: MixtureModel) -> DataSource:
-    source = as_source(X, sample_weight, n_features=model.n_features)
+def _source(X: Any, sample_weight: Any, model: MixtureModel,
+            allow_missing: bool) -> DataSource:
+    source = as_source(X, sample_weight, n_features=model.n_features,
+                       allow_missing=allow_missing)
     if isinstance(source, DaskSource):
         raise TypeError("online EM reads its mini-batches on the client, so it does not take "
                         "a dask array; iterate over its blocks (e.g. a list of computed "

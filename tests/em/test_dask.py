@@ -173,3 +173,14 @@ def test_gmm_fits_a_dask_array_on_the_cluster(client):
     gmm = GMM(**settings, init_sample_size=len(X)).fit(da.from_array(X, chunks=(1000, 3)))
     np.testing.assert_allclose(gmm.means_, reference.means_, rtol=1e-10)
     np.testing.assert_allclose(gmm.covariances_, reference.covariances_, rtol=1e-10)
+
+
+def test_missing_entries_are_marginalised_on_the_workers(client):
+    X, init = _gaussian_case()
+    X = X.copy()
+    X[np.random.default_rng(8).random(X.shape) < 0.15] = np.nan
+    X[np.all(np.isnan(X), axis=1), 0] = 0.0
+    a = _fit(da.from_array(X, chunks=(700, 3)), init, missing="marginalize")
+    b = _fit(X, init, missing="marginalize")
+    np.testing.assert_allclose(a.model.weights, b.model.weights, rtol=1e-10)
+    np.testing.assert_allclose(a.history.log_likelihood, b.history.log_likelihood, rtol=1e-10)

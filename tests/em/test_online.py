@@ -701,3 +701,40 @@ def test_gmm_learning_settings_are_parameters():
 def test_exported():
     assert probmix.OnlineEM is OnlineEM
     assert probmix.em.OnlineEMState is OnlineEMState
+
+
+def test_partial_fit_marginalises_missing_entries_like_the_batch_fit():
+    stream = _stream(n_batches=40, size=300, seed=21)
+    rng = np.random.default_rng(22)
+    gappy = []
+    for batch in stream:
+        batch = batch.copy()
+        batch[rng.random(len(batch)) < 0.25, rng.integers(0, 2)] = np.nan  # one column
+        gappy.append(batch)
+    with pytest.raises(ValueError, match="missing='marginalize'"):
+        GMM(n_components=3, random_state=0).partial_fit(gappy[0])
+    # one start for both (a start is not what is tested here: from a poor k-means++ start on
+    # the first 300 rows, online EM can settle in a poorer optimum, as batch EM can)
+    start = dict(n_components=3, means_init=[[0.5, 0.5], [5.0, 0.0], [0.0, 6.0]],
+                 missing="marginalize", random_state=0)
+    gmm = GMM(**start)
+    for batch in gappy:
+        gmm.partial_fit(batch)
+    X = np.concatenate(gappy)
+    batch_fit = GMM(**start, tol=1e-8).fit(X)
+    order = [int(np.argmin(np.linalg.norm(batch_fit.means_ - m, axis=1))) for m in gmm.means_]
+    assert sorted(order) == [0, 1, 2]
+    # the same fixed point up to the stochastic approximation's error
+    np.testing.assert_allclose(gmm.means_, batch_fit.means_[order], atol=0.1)
+    assert gmm.score(X) > batch_fit.score(X) - 0.01
+    assert np.all(np.isfinite(gmm.impute(X)))
+
+
+def test_online_em_with_missing_entries_steps_on_expected_statistics():
+    X = np.concatenate(_stream(n_batches=5, size=200, seed=23))
+    X[np.random.default_rng(24).random(len(X)) < 0.3, 1] = np.nan
+    online = OnlineEM(missing="marginalize", batch_size=100, max_epochs=2, random_state=0)
+    result = online.fit(X, GAUSSIAN_START)
+    assert np.all(np.isfinite(result.history.log_likelihood))
+    with pytest.raises(ValueError, match="contains NaN"):
+        OnlineEM(batch_size=100).fit(X, GAUSSIAN_START)

@@ -311,3 +311,19 @@ def test_gmm_labels_need_an_in_memory_array(memmap_of):
     X = _gmm_data()
     with pytest.raises(TypeError, match="labels need X as an in-memory array"):
         GMM(2).fit(memmap_of(X), labels=np.full(len(X), -1))
+
+
+def test_missing_entries_stream_from_a_memmap_as_in_memory(memmap_of):
+    X, init = _gaussian_case()
+    X = X.copy()
+    X[np.random.default_rng(7).random(X.shape) < 0.15] = np.nan
+    X[np.all(np.isnan(X), axis=1), 0] = 0.0  # every row keeps an observed entry
+    algorithm = dict(missing="marginalize", chunk_size=64)
+    a = _fit(memmap_of(X), init, **algorithm)
+    b = _fit(X, init, missing="marginalize")
+    np.testing.assert_allclose(a.model.weights, b.model.weights, rtol=1e-10)
+    np.testing.assert_allclose(a.history.log_likelihood, b.history.log_likelihood, rtol=1e-10)
+    np.testing.assert_allclose(a.history.bound_after_m_step[:-1],
+                               b.history.bound_after_m_step[:-1], rtol=1e-10)
+    with pytest.raises(ValueError, match=r"chunk from row 0\) contains NaN"):
+        EMAlgorithm(chunk_size=64).fit(memmap_of(X), init)
