@@ -353,6 +353,10 @@ def _add_fit(commands: Any) -> None:
     _add_fit_arguments(fit)
     fit.add_argument("--verbose", "-v", action="store_true",
                      help="also show the log-likelihood every 10 iterations")
+    fit.add_argument("--missing", choices=["raise", "marginalize"], default="raise",
+                     help="what an empty, NA or nan cell means: an error, or a missing value "
+                          "that EM marginalises exactly; 'probmix predict' with the saved "
+                          "model then accepts them too (default: %(default)s)")
     fit.set_defaults(handler=_fit)
 
 
@@ -468,12 +472,18 @@ def _resolve(spec: str, names: Sequence[str], what: str) -> int:
     return index
 
 
+#: cells that mark a missing value with --missing marginalize
+_MISSING_CELLS = frozenset({"", "na", "nan"})
+
+
 def _read_table(path_text: str, columns: str | None, weights: str | None, delimiter: str,
-                default_columns: Sequence[str] | None = None) -> _Table:
+                default_columns: Sequence[str] | None = None,
+                allow_missing: bool = False) -> _Table:
     """Read numeric columns (and a weights column) from a CSV file with numpy alone.
 
     ``default_columns``: the names to use when ``columns`` is None and the file's header has
-    them all (the columns a saved model was fitted on).
+    them all (the columns a saved model was fitted on). ``allow_missing``: an empty cell,
+    ``NA`` or ``nan`` in a data column is a missing value (NaN).
     """
     path = Path(path_text)
     header, rows = _read_rows(path, delimiter)
@@ -501,16 +511,24 @@ def _read_table(path_text: str, columns: str | None, weights: str | None, delimi
         out = np.empty(len(rows))
         for i, (line, fields) in enumerate(rows):
             cell = fields[j]
+            if allow_missing and role == "column" and cell.strip().lower() in _MISSING_CELLS:
+                out[i] = math.nan
+                continue
             try:
                 value = float(cell)
             except ValueError:
                 hint = (" (select numeric columns with --columns)" if role == "column" else "")
+                if role == "column" and cell.strip().lower() in _MISSING_CELLS:
+                    hint = (" (a missing value: remove the row, or fit with --missing "
+                            "marginalize)")
                 problem = "is empty" if not cell else f"holds {cell!r}"
                 raise CommandError(f"{role} {names[j]!r} is not numeric: line {line} "
                                    f"{problem}{hint}") from None
             if not math.isfinite(value):
+                hint = (" (or let the model marginalise missing values: --missing "
+                        "marginalize)" if role == "column" and math.isnan(value) else "")
                 raise CommandError(f"{role} {names[j]!r} has a missing or infinite value "
-                                   f"({cell}) on line {line}: remove or impute it")
+                                   f"({cell}) on line {line}: remove or impute it{hint}")
             out[i] = value
         return out
 
@@ -571,7 +589,8 @@ def _gmm(args: argparse.Namespace, n_components: int, covariance_type: str,
 
     return GMM(n_components=n_components, covariance_type=covariance_type, tol=args.tol,
                reg_covar=args.reg_covar, max_iter=args.max_iter, n_init=args.n_init,
-               init_params=args.init_params, random_state=args.seed, verbose=verbose)
+               init_params=args.init_params, random_state=args.seed, verbose=verbose,
+               missing=getattr(args, "missing", "raise"))
 
 
 def _report_warnings(caught: Sequence[warnings.WarningMessage], command: str,
@@ -586,7 +605,8 @@ def _report_warnings(caught: Sequence[warnings.WarningMessage], command: str,
 def _fit(args: argparse.Namespace) -> int:
     plot_path = _check_plot(args.plot)
     save_path = _check_save(args.save)
-    table = _read_table(args.data, args.columns, args.weights, args.delimiter)
+    table = _read_table(args.data, args.columns, args.weights, args.delimiter,
+                        allow_missing=args.missing == "marginalize")
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
     gmm = _gmm(args, args.n_components, args.covariance, verbose)
     # GMM reports progress on stdout (like scikit-learn); here stdout carries the result,
@@ -617,7 +637,7 @@ def _describe_fit(gmm: Any, table: _Table, out: TextIO) -> None:
     from .selection import criteria
 
     n, d = table.X.shape
-    values = criteria(gmm.model_, table.X, table.weights)
+    values = criteria(gmm.model_, table.X, table.weights, missing=gmm.missing)
     weighted = f", weights from {table.weight_name!r}" if table.weight_name else ""
     print(f"GMM with {gmm.n_components_} components, covariance {gmm.covariance_type!r}, "
           f"fitted to {n} rows x {d} columns{weighted}", file=out)
@@ -643,9 +663,13 @@ def _fit_figure(gmm: Any, table: _Table) -> Any:
     fig = Figure(figsize=(12, 5), layout="constrained")
     if table.X.shape[1] >= 2:
         left, right = fig.subplots(1, 2)
-        plot_responsibilities(gmm, table.X, ax=left, feature_names=table.names)
+        missing = bool(np.isnan(table.X).any())
+        # rows with missing entries are drawn where the fit expects them
+        rows = gmm.impute(table.X) if missing else table.X
+        plot_responsibilities(gmm, rows, ax=left, feature_names=table.names)
         left.set_title("soft memberships" + (" (PCA projection)" if table.X.shape[1] > 2
-                                             else ""))
+                                             else "")
+                       + (", missing entries imputed" if missing else ""))
     else:
         right = fig.subplots()
     plot_history(gmm.history_, ax=right)
@@ -680,13 +704,15 @@ def _predict(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.model!r} holds a {type(obj).__name__}, not a mixture")
     known = saved.metadata.get("columns")
     default = known if isinstance(known, list) and all(isinstance(c, str) for c in known) else None
-    table = _read_table(args.data, args.columns, None, args.delimiter, default_columns=default)
+    missing = obj.missing if isinstance(obj, GMM) else "raise"
+    table = _read_table(args.data, args.columns, None, args.delimiter, default_columns=default,
+                        allow_missing=missing == "marginalize")
     if table.X.shape[1] != model.n_features:
         raise CommandError(f"the model expects {model.n_features} columns, the data has "
                            f"{table.X.shape[1]} ({', '.join(table.names)}); choose them with "
                            "--columns")
     try:
-        post = model.posterior(table.X)
+        post = model.posterior(table.X, missing=missing)
     except ValueError as exc:
         raise CommandError(_one_line(exc)) from None
     labels = np.argmax(post.log_resp, axis=1)

@@ -49,7 +49,8 @@ CRITERIA: tuple[str, ...] = ("bic", "aic", "icl")
 _FIT_ERRORS = (ValueError, ArithmeticError)
 
 
-def criteria(model: MixtureModel, X: Any, sample_weight: Any = None) -> dict[str, float]:
+def criteria(model: MixtureModel, X: Any, sample_weight: Any = None, *,
+             missing: str = "raise") -> dict[str, float]:
     """Log-likelihood, entropy, BIC, AIC and ICL of a fitted mixture on ``X``.
 
     Parameters
@@ -57,6 +58,9 @@ def criteria(model: MixtureModel, X: Any, sample_weight: Any = None) -> dict[str
     model : MixtureModel
     X : array-like of shape (n_samples, n_features)
     sample_weight : array-like of shape (n_samples,), optional
+    missing : {"raise", "marginalize"}, default="raise"
+        With "marginalize", NaN entries are missing: p(x_i) is the density of the observed
+        entries and q the posterior given them.
 
     Returns
     -------
@@ -77,9 +81,10 @@ def criteria(model: MixtureModel, X: Any, sample_weight: Any = None) -> dict[str
     >>> bool(np.isclose(c["bic"], model.bic(X))), c["icl"] >= c["bic"]
     (True, True)
     """
-    X = check_data(X, n_features=model.n_features, expected_by="the model has")
+    X = check_data(X, n_features=model.n_features, expected_by="the model has",
+                   allow_missing=missing == "marginalize")
     w = check_sample_weight(sample_weight, X.shape[0])
-    post = model.posterior(X)
+    post = model.posterior(X, missing=missing)
     log_likelihood = float(w @ post.log_evidence)
     q = np.exp(post.log_resp)
     with np.errstate(divide="ignore", invalid="ignore"):

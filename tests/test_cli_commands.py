@@ -369,3 +369,48 @@ def test_console_round_trip_through_python_dash_m(tmp_path, data):
     assert predict.returncode == 0, predict.stderr
     _, values = _read_predictions(labels.read_text())
     np.testing.assert_array_equal(values[:, 0], load(model).predict(data[0]))
+
+
+# -- missing values --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gappy_csv(data, tmp_path_factory):
+    """data's x, y with cells left empty, as NA and as nan (every row keeps one value)."""
+    X = data[0]
+    path = tmp_path_factory.mktemp("gappy") / "gappy.csv"
+    gaps = {3: (1, ""), 10: (0, "NA"), 17: (1, "nan"), 40: (0, "")}
+    rows = ["x,y"]
+    for i, (x, y) in enumerate(X):
+        cells = [repr(float(x)), repr(float(y))]
+        if i in gaps:
+            j, text = gaps[i]
+            cells[j] = text
+        rows.append(",".join(cells))
+    path.write_text("\n".join(rows) + "\n")
+    Xg = X.copy()
+    for i, (j, _) in gaps.items():
+        Xg[i, j] = np.nan
+    return path, Xg
+
+
+def test_fit_and_predict_marginalise_missing_cells(gappy_csv, tmp_path):
+    path, Xg = gappy_csv
+    code, stdout, stderr = _run(["fit", path, "-k", "3", "--seed", "0", "--missing",
+                                 "marginalize", "--save", tmp_path / "m.json",
+                                 "--plot", tmp_path / "m.png"])
+    assert code == 0, stderr
+    reference = GMM(3, random_state=0, missing="marginalize").fit(Xg)
+    total = reference.score(Xg) * len(Xg)
+    assert f"log-likelihood {total:.4f}" in stdout
+    assert (tmp_path / "m.png").read_bytes()[:8] == PNG_MAGIC
+    code, stdout, stderr = _run(["predict", tmp_path / "m.json", path])
+    assert code == 0, stderr
+    _, values = _read_predictions(stdout)
+    np.testing.assert_array_equal(values[:, 0], reference.predict(Xg))
+    np.testing.assert_allclose(values[:, 1], reference.score_samples(Xg), rtol=1e-12)
+
+
+def test_a_missing_cell_without_the_option_points_at_it(gappy_csv):
+    path, _ = gappy_csv  # columns are read in turn: x's NA on line 12 comes first
+    _one_line_error(*_run(["fit", path, "-k", "2"]), 1, "fit",
+                    "column 'x' is not numeric: line 12 holds 'NA' (a missing value: remove "
+                    "the row, or fit with --missing marginalize)")
