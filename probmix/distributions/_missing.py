@@ -28,7 +28,7 @@ import numpy as np
 from ..exceptions import SingularCovarianceError
 from .covariance import DiagonalCovariance, FullCovariance, SphericalCovariance
 
-__all__ = ["incomplete_rows", "missing_patterns", "unsupported", "conditionals",
+__all__ = ["incomplete_rows", "score_rows", "missing_patterns", "unsupported", "conditionals",
            "Conditionals", "LOG_2PI", "LOG_2PIE"]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -49,6 +49,21 @@ def incomplete_rows(X: np.ndarray) -> np.ndarray | None:
             return None
     rows = np.isnan(X).any(axis=1)
     return rows if rows.any() else None
+
+
+def score_rows(X: np.ndarray, complete: Any, incomplete: Any) -> np.ndarray:
+    """One log density per row: ``complete(rows)`` for the rows without NaN (the ordinary
+    ``log_prob``), ``incomplete(rows)`` for the others (the marginal of their observed
+    entries)."""
+    X = np.asarray(X)
+    rows = incomplete_rows(X)
+    if rows is None:
+        return complete(X)
+    out = np.empty(X.shape[0])
+    if not rows.all():
+        out[~rows] = complete(X[~rows])
+    out[rows] = incomplete(X[rows])
+    return out
 
 
 def missing_patterns(nan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -311,15 +311,8 @@ class Gaussian(Distribution):
     def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
         r"""log N(x_o | μ_o, Σ_oo) over each row's observed coordinates o (NaN: missing);
         rows without NaN are scored by :meth:`log_prob`."""
-        X = np.asarray(X)
-        rows = _missing.incomplete_rows(X)
-        if rows is None:
-            return self.log_prob(X)
-        out = np.empty(X.shape[0])
-        if not rows.all():
-            out[~rows] = self.log_prob(X[~rows])
-        out[rows] = type(self).marginal_log_prob_many([self], X[rows])[:, 0]
-        return out
+        return _missing.score_rows(
+            X, self.log_prob, lambda rows: type(self).marginal_log_prob_many([self], rows)[:, 0])
 
     def expected_statistics(self, X: np.ndarray,
                             weights: np.ndarray) -> tuple[GaussianStatistics, float]:

@@ -275,17 +275,12 @@ class StudentT(Distribution):
     def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
         """The Student t log density of each row's observed coordinates o, with (μ_o, Σ_oo, ν)
         (NaN: missing); rows without NaN are scored by :meth:`log_prob`."""
-        X = np.asarray(X)
-        rows = _missing.incomplete_rows(X)
-        if rows is None:
-            return self.log_prob(X)
-        out = np.empty(X.shape[0])
-        if not rows.all():
-            out[~rows] = self.log_prob(X[~rows])
-        cond = _missing.conditionals([self], X[rows], covariance="scale")
-        out[rows] = self._log_density(cond.n_observed, cond.log_det_observed[:, 0],
-                                      cond.maha[:, 0])
-        return out
+        def marginal(rows: np.ndarray) -> np.ndarray:
+            cond = _missing.conditionals([self], rows, covariance="scale")
+            return self._log_density(cond.n_observed, cond.log_det_observed[:, 0],
+                                     cond.maha[:, 0])
+
+        return _missing.score_rows(X, self.log_prob, marginal)
 
     def _log_density(self, dim: Any, log_det: Any, maha: np.ndarray) -> np.ndarray:
         nu = self.dof

@@ -100,15 +100,15 @@ class IterationRecord:
     model: MixtureModel | None = attrs.field(default=None, repr=False)
 
 
-def _records(records: Iterable[IterationRecord]) -> tuple[IterationRecord, ...]:
+def _records(records: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(records)
 
 
-@attrs.frozen
-class History(Sequence[IterationRecord]):
-    """The records of a fit, with each field available as an array (``history.objective``)."""
+class _RecordTable(Sequence[Any]):
+    """A sequence of records (``records``, a tuple) whose fields subclasses also offer as
+    arrays through :meth:`_column`."""
 
-    records: tuple[IterationRecord, ...] = attrs.field(converter=_records)
+    records: tuple[Any, ...]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -116,16 +116,27 @@ class History(Sequence[IterationRecord]):
     def __getitem__(self, i: Any) -> Any:
         return self.records[i]
 
-    def _column(self, name: str) -> np.ndarray:
-        return np.array([getattr(r, name) for r in self.records], dtype=float)
-
-    @property
-    def iteration(self) -> np.ndarray:
-        return np.array([r.iteration for r in self.records], dtype=int)
+    def _column(self, name: str, dtype: Any = float) -> np.ndarray:
+        return np.array([getattr(r, name) for r in self.records], dtype=dtype)
 
     @property
     def log_likelihood(self) -> np.ndarray:
         return self._column("log_likelihood")
+
+    @property
+    def time(self) -> np.ndarray:
+        return self._column("time")
+
+
+@attrs.frozen
+class History(_RecordTable):
+    """The records of a fit, with each field available as an array (``history.objective``)."""
+
+    records: tuple[IterationRecord, ...] = attrs.field(converter=_records)
+
+    @property
+    def iteration(self) -> np.ndarray:
+        return self._column("iteration", int)
 
     @property
     def objective(self) -> np.ndarray:
@@ -159,20 +170,16 @@ class History(Sequence[IterationRecord]):
 
     @property
     def stage(self) -> np.ndarray:
-        return np.array([r.stage for r in self.records], dtype=int)
+        return self._column("stage", int)
 
     @property
     def n_components(self) -> np.ndarray:
-        return np.array([r.n_components for r in self.records], dtype=int)
+        return self._column("n_components", int)
 
     @property
     def pruned(self) -> list[tuple[int, tuple[int, ...]]]:
         """(iteration, initial indices of the components pruned just before it) events."""
         return [(r.iteration, r.pruned) for r in self.records if r.pruned]
-
-    @property
-    def time(self) -> np.ndarray:
-        return self._column("time")
 
 
 @attrs.frozen(kw_only=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -32,7 +32,7 @@ import numpy as np
 from .._validation import as_rng, check_data, check_sample_weight, check_scalar
 from ..exceptions import ConvergenceWarning, DegenerateComponentWarning
 from ..mixture import MixtureModel, MixtureStatistics
-from .algorithm import _one_of
+from .algorithm import _one_of, _records, _RecordTable
 from .mstep import MaximumLikelihood, MStep
 from .sources import ArraySource, DaskSource, DataSource, as_source
 
@@ -119,49 +119,28 @@ class EpochRecord:
     time: float
 
 
-def _records(records: Iterable[EpochRecord]) -> tuple[EpochRecord, ...]:
-    return tuple(records)
-
-
 @attrs.frozen
-class OnlineHistory(Sequence[EpochRecord]):
+class OnlineHistory(_RecordTable):
     """The epoch records of an online fit, each field also as an array
     (``history.log_likelihood``)."""
 
     records: tuple[EpochRecord, ...] = attrs.field(converter=_records)
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: Any) -> Any:
-        return self.records[i]
-
-    def _column(self, name: str) -> np.ndarray:
-        return np.array([getattr(r, name) for r in self.records], dtype=float)
-
     @property
     def epoch(self) -> np.ndarray:
-        return np.array([r.epoch for r in self.records], dtype=int)
+        return self._column("epoch", int)
 
     @property
     def n_steps(self) -> np.ndarray:
-        return np.array([r.n_steps for r in self.records], dtype=int)
+        return self._column("n_steps", int)
 
     @property
     def weight_seen(self) -> np.ndarray:
         return self._column("weight_seen")
 
     @property
-    def log_likelihood(self) -> np.ndarray:
-        return self._column("log_likelihood")
-
-    @property
     def step_size(self) -> np.ndarray:
         return self._column("step_size")
-
-    @property
-    def time(self) -> np.ndarray:
-        return self._column("time")
 
 
 @attrs.frozen(kw_only=True)
