@@ -238,9 +238,10 @@ class GMM:
 
     def __sklearn_tags__(self) -> Any:
         """Estimator tags for scikit-learn >= 1.6 (imported lazily: only scikit-learn calls it)."""
-        from sklearn.utils import Tags, TargetTags
+        from sklearn.utils import InputTags, Tags, TargetTags
 
-        return Tags(estimator_type="density_estimator", target_tags=TargetTags(required=False))
+        return Tags(estimator_type="density_estimator", target_tags=TargetTags(required=False),
+                    input_tags=InputTags(allow_nan=self.missing == "marginalize"))
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")

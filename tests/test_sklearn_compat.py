@@ -185,3 +185,9 @@ def test_restart_objectives_keep_every_initialisation(X):
     assert objectives[0] == single.lower_bound_
     # random starts on this data do not all end at the same optimum (so the record matters)
     assert np.ptp(objectives) > 0
+
+
+@pytest.mark.parametrize("missing, allow_nan", [("raise", False), ("marginalize", True)])
+def test_the_allow_nan_tag_follows_missing(missing, allow_nan):
+    assert GMM(missing=missing).__sklearn_tags__().input_tags.allow_nan is allow_nan
+
