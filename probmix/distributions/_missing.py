@@ -28,8 +28,8 @@ import numpy as np
 from ..exceptions import SingularCovarianceError
 from .covariance import DiagonalCovariance, FullCovariance, SphericalCovariance
 
-__all__ = ["incomplete_rows", "score_rows", "missing_patterns", "unsupported", "conditionals",
-           "Conditionals", "LOG_2PI", "LOG_2PIE"]
+__all__ = ["incomplete_rows", "score_rows", "independent_marginal", "missing_patterns",
+           "unsupported", "conditionals", "Conditionals", "LOG_2PI", "LOG_2PIE"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 #: log(2πe): the entropy of N(m, C) is ½ (dim · log 2πe + log|C|)
@@ -64,6 +64,17 @@ def score_rows(X: np.ndarray, complete: Any, incomplete: Any) -> np.ndarray:
         out[~rows] = complete(X[~rows])
     out[rows] = incomplete(X[rows])
     return out
+
+
+def independent_marginal(X: np.ndarray, log_prob: Any, log_terms: Any) -> np.ndarray:
+    """:func:`score_rows` for a family whose features are independent given the component:
+    a row with NaN scores the sum of ``log_terms(rows)`` (n, d) over its observed entries."""
+    def marginal(rows: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            terms = log_terms(rows)
+        return np.where(np.isnan(rows), 0.0, terms).sum(axis=1)
+
+    return score_rows(X, log_prob, marginal)
 
 
 def missing_patterns(nan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

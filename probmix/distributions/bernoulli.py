@@ -174,13 +174,11 @@ class Bernoulli(Distribution):
 
     def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
         """Σ_j over the observed entries of log p_j or log(1 − p_j) (NaN: missing)."""
-        X = np.asarray(X)
-        if _missing.incomplete_rows(X) is None:
-            return self.log_prob(X)
         with np.errstate(divide="ignore"):
             log_p, log_q = np.log(self.probability), np.log1p(-self.probability)
-        terms = np.where(X == 1, log_p, np.where(X == 0, log_q, -np.inf))
-        return np.where(np.isnan(X), 0.0, terms).sum(axis=1)
+        return _missing.independent_marginal(
+            X, self.log_prob,
+            lambda X: np.where(X == 1, log_p, np.where(X == 0, log_q, -np.inf)))
 
     def expected_statistics(self, X: np.ndarray,
                             weights: np.ndarray) -> tuple[BernoulliStatistics, float]:

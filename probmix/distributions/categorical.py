@@ -260,13 +260,12 @@ class Categorical(Distribution):
 
     def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
         """Σ_j over the observed codes of log p_{j, x_j} (NaN: missing)."""
-        X = np.asarray(X)
-        if _missing.incomplete_rows(X) is None:
-            return self.log_prob(X)
-        inside = _code_mask(X, np.array(self.n_categories))
-        codes = np.where(inside, X, 0).astype(np.intp)
-        terms = np.where(inside, self._log_table[np.arange(self.n_features), codes], -np.inf)
-        return np.where(np.isnan(X), 0.0, terms).sum(axis=1)
+        def log_terms(X: np.ndarray) -> np.ndarray:
+            inside = _code_mask(X, np.array(self.n_categories))
+            codes = np.where(inside, X, 0).astype(np.intp)
+            return np.where(inside, self._log_table[np.arange(self.n_features), codes], -np.inf)
+
+        return _missing.independent_marginal(X, self.log_prob, log_terms)
 
     def expected_statistics(self, X: np.ndarray,
                             weights: np.ndarray) -> tuple[CategoricalStatistics, float]:

@@ -158,12 +158,9 @@ class Exponential(Distribution):
 
     def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
         """Σ_j over the observed entries of log λ_j − λ_j x_j (NaN: missing)."""
-        X = np.asarray(X)
-        if _missing.incomplete_rows(X) is None:
-            return self.log_prob(X)
-        X = np.asarray(X, dtype=np.float64)
-        terms = np.where(X >= 0, np.log(self.rate) - X * self.rate, -np.inf)
-        return np.where(np.isnan(X), 0.0, terms).sum(axis=1)
+        return _missing.independent_marginal(
+            X, self.log_prob,
+            lambda X: np.where(X >= 0, np.log(self.rate) - X * self.rate, -np.inf))
 
     def expected_statistics(self, X: np.ndarray,
                             weights: np.ndarray) -> tuple[ExponentialStatistics, float]:

@@ -167,14 +167,12 @@ class Poisson(Distribution):
 
     def marginal_log_prob(self, X: np.ndarray) -> np.ndarray:
         """Σ_j over the observed counts of x_j log λ_j − λ_j − log x_j! (NaN: missing)."""
-        X = np.asarray(X)
-        if _missing.incomplete_rows(X) is None:
-            return self.log_prob(X)
-        X = np.asarray(X, dtype=np.float64)
-        nan = np.isnan(X)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = special.xlogy(X, self.rate) - special.gammaln(X + 1.0) - self.rate
-        return np.where(nan, 0.0, np.where(_count_mask(X), terms, -np.inf)).sum(axis=1)
+        def log_terms(X: np.ndarray) -> np.ndarray:
+            with np.errstate(divide="ignore"):
+                terms = special.xlogy(X, self.rate) - special.gammaln(X + 1.0) - self.rate
+            return np.where(_count_mask(X), terms, -np.inf)
+
+        return _missing.independent_marginal(X, self.log_prob, log_terms)
 
     def expected_statistics(self, X: np.ndarray,
                             weights: np.ndarray) -> tuple[PoissonStatistics, float]:

@@ -30,7 +30,7 @@ from ..exceptions import ConvergenceWarning, DegenerateComponentWarning, Objecti
 from ..mixture import MixtureModel, MixtureStatistics, _StatisticsParts, logsumexp_rows
 from .estep import EStep, SoftEStep
 from .mstep import MaximumLikelihood, MStep
-from .sources import Chunk, DataSource, as_source
+from .sources import Chunk, DataSource, Runner, _sequential, as_source
 
 __all__ = [
     "EMAlgorithm",
@@ -410,7 +410,7 @@ class EMAlgorithm:
         return max(1, wanted if n_samples is None else min(wanted, -(-n_samples // chunk)))
 
     def _fit(self, source: DataSource, init: MixtureModel, prior_r: np.ndarray | None,
-             rng: np.random.Generator, chunk: int, run: _Runner) -> EMResult:
+             rng: np.random.Generator, chunk: int, run: Runner) -> EMResult:
         eps = float(np.finfo(source.dtype).eps)
         start = time.perf_counter()
 
@@ -478,7 +478,7 @@ class EMAlgorithm:
     # -- the streaming pass --------------------------------------------------------------------
     def _pass(self, model: MixtureModel, source: DataSource, prior_r: np.ndarray | None,
               ids: np.ndarray, chunk: int, iteration: int, stage: int,
-              rng: np.random.Generator, run: _Runner) -> _PassTotals:
+              rng: np.random.Generator, run: Runner) -> _PassTotals:
         # A stochastic E-step draws from a generator seeded by (this pass, the chunk's first
         # row): the same draws whichever thread or Dask worker runs the chunk.
         seed = int(rng.integers(2**63)) if self.e_step.uses_rng else None
@@ -687,15 +687,7 @@ def _available_cpus() -> int:
 
 
 # -- running chunks -------------------------------------------------------------------------------
-_Runner = Callable[[Callable[[Chunk], _ChunkTotals], Iterable[Chunk]], Iterator[_ChunkTotals]]
-
-
-def _in_order(work: Callable[[Chunk], _ChunkTotals],
-              chunks: Iterable[Chunk]) -> Iterator[_ChunkTotals]:
-    return map(work, chunks)
-
-
-def _on_pool(pool: Executor, depth: int) -> _Runner:
+def _on_pool(pool: Executor, depth: int) -> Runner:
     """Run chunks on the pool, at most ``depth`` ahead, and yield their results in order."""
     def run(work: Callable[[Chunk], _ChunkTotals],
             chunks: Iterable[Chunk]) -> Iterator[_ChunkTotals]:
@@ -726,7 +718,7 @@ def _blas_controller() -> Any:
 
 
 @contextlib.contextmanager
-def _chunk_runner(n_threads: int) -> Iterator[_Runner]:
+def _chunk_runner(n_threads: int) -> Iterator[Runner]:
     # BLAS on one thread per worker while the fit runs: the parallelism is over chunks (BLAS
     # threads on top would oversubscribe the cores), and the result then does not depend on
     # the number of threads.
@@ -734,7 +726,7 @@ def _chunk_runner(n_threads: int) -> Iterator[_Runner]:
     with contextlib.nullcontext() if controller is None else controller.limit(
             limits=1, user_api="blas"):
         if n_threads <= 1:
-            yield _in_order
+            yield _sequential
             return
         with ThreadPoolExecutor(max_workers=n_threads,
                                 thread_name_prefix="probmix-em") as pool:
