@@ -91,6 +91,27 @@ def test_log_prob_matches_scipy(model):
     np.testing.assert_allclose(model.responsibilities(X), np.exp(post.log_resp))
 
 
+def test_responsibilities_below_e_minus_700_are_exact_zeros():
+    # rows at growing distance from the second component: log-responsibility gaps from ~0 to
+    # ~-5000, crossing numpy's slow subnormal range of exp (-745 < gap < -708)
+    model = MixtureModel(weights=[0.5, 0.5], components=[
+        Gaussian(mean=[0.0], covariance=[[1.0]]), Gaussian(mean=[1.0], covariance=[[1.0]])])
+    X = np.linspace(-5000.0, 5.0, 4001)[:, None]
+    post = model.posterior(X)
+    gap = post.log_resp  # exact: recomputed from the log-joint
+    expected = np.exp(gap)
+    flushed = gap < -700.0
+    assert flushed.any() and (~flushed).any()
+    assert np.all(post.resp[flushed] == 0.0)
+    np.testing.assert_allclose(post.resp[~flushed], expected[~flushed], rtol=1e-12,
+                               atol=1e-303)
+    np.testing.assert_allclose(post.resp.sum(axis=1), 1.0, rtol=1e-15)
+    # log_resp is exact where resp was flushed: a − max a − log Σ
+    np.testing.assert_allclose(gap, post.log_joint - logsumexp(post.log_joint, axis=1,
+                                                                   keepdims=True),
+                               rtol=1e-12, atol=1e-13)
+
+
 class _Exploding(Gaussian):
     """A component that must never be scored."""
 
