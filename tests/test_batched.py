@@ -30,32 +30,48 @@ from probmix.priors import CovarianceRidge
 FAMILIES = [Gaussian, DiagonalNormal, SphericalNormal, TiedNormal]
 MEANS = np.array([[0.0, 0.0, 0.0], [4.0, 0.0, 1.0], [0.0, 5.0, -2.0]])
 SCALES = np.array([1.0, 0.5, 2.0])
+# dimensions: 3, and one from which the diagonal kernels keep their features row-major
+DIMENSIONS = [3, 16]
+assert DIMENSIONS[1] >= _batched._SPLIT_MIN_FEATURES > DIMENSIONS[0]
 
 
-def _data(shift=0.0, n_per=200, seed=0):
+def _means(d):
+    extra = np.random.default_rng(7).normal(0.0, 3.0, (MEANS.shape[0], d - MEANS.shape[1]))
+    return np.hstack([MEANS, extra])
+
+
+def _data(shift=0.0, n_per=200, seed=0, d=3):
     rng = np.random.default_rng(seed)
-    X = np.concatenate([m + rng.standard_normal((n_per, 3)) * SCALES for m in MEANS])
+    X = np.concatenate([m + rng.standard_normal((n_per, d)) * s
+                        for m, s in zip(_means(d), SCALES)])
     return X + shift
 
 
-def _covariance(family, rng):
+def _covariance(family, rng, d):
     if family is DiagonalNormal:
-        return rng.uniform(0.5, 3.0, 3)
+        return rng.uniform(0.5, 3.0, d)
     if family is SphericalNormal:
         return float(rng.uniform(0.5, 3.0))
-    A = rng.standard_normal((3, 3))
-    return A @ A.T + np.eye(3)
+    A = rng.standard_normal((d, d))
+    return A @ A.T + np.eye(d)
 
 
-def _mixture(family, shift=0.0, seed=1):
+def _mixture(family, shift=0.0, seed=1, d=3):
     """Three components near the data's clusters (a tied family shares one covariance)."""
     rng = np.random.default_rng(seed)
     if family is TiedNormal:
-        shared = FullCovariance(covariance=_covariance(family, rng))
-    comps = [family(mean=m + rng.normal(0, 0.5, 3) + shift,
-                    covariance=shared if family is TiedNormal else _covariance(family, rng))
-             for m in MEANS]
+        shared = FullCovariance(covariance=_covariance(family, rng, d))
+    comps = [family(mean=m + rng.normal(0, 0.5, d) + shift,
+                    covariance=shared if family is TiedNormal else _covariance(family, rng, d))
+             for m in _means(d)]
     return MixtureModel(weights=[0.2, 0.3, 0.5], components=comps)
+
+
+def _assert_fast_path(model, dtype):
+    kernel = kernel_for(model.components, dtype)
+    assert kernel is not None  # the fast path is exercised
+    if kernel.kind == "diag":  # in the layout meant for this dimension
+        assert kernel.split == (model.n_features >= _batched._SPLIT_MIN_FEATURES)
 
 
 def _em(**kwargs):
@@ -91,10 +107,11 @@ def _assert_same_statistics(fast, slow, *, rtol, mean_atol=0.0):
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-6)])
 @pytest.mark.parametrize("shift", [0.0, 1e6])
-def test_log_prob_many_matches_the_loop(family, dtype, rtol, shift):
-    model = _mixture(family, shift)
-    X = _data(shift).astype(dtype)
-    assert kernel_for(model.components, X.dtype) is not None  # the fast path is exercised
+@pytest.mark.parametrize("d", DIMENSIONS)
+def test_log_prob_many_matches_the_loop(family, dtype, rtol, shift, d):
+    model = _mixture(family, shift, d=d)
+    X = _data(shift, d=d).astype(dtype)
+    _assert_fast_path(model, X.dtype)
     fast = family.log_prob_many(model.components, X)
     with generic_only():
         slow = family.log_prob_many(model.components, X)
@@ -108,12 +125,14 @@ def test_log_prob_many_matches_the_loop(family, dtype, rtol, shift):
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-11), (np.float32, 1e-5)])
 @pytest.mark.parametrize("shift", [0.0, 1e6])
-def test_statistics_many_match_the_loop(family, dtype, rtol, shift):
+@pytest.mark.parametrize("d", DIMENSIONS)
+def test_statistics_many_match_the_loop(family, dtype, rtol, shift, d):
     # Statistics about the old means reused from the E-step's residuals, then centred: as
     # accurate as the centred per-component statistics, even 1e6 σ from the origin (means
     # there carry ~1e-10 absolute round-off in float64 whichever path).
-    model = _mixture(family, shift)
-    X = _data(shift).astype(dtype)
+    model = _mixture(family, shift, d=d)
+    X = _data(shift, d=d).astype(dtype)
+    _assert_fast_path(model, X.dtype)
     q = model.responsibilities(X) * np.random.default_rng(2).uniform(0, 2, (X.shape[0], 1))
     workspace = {}
     family.log_prob_many(model.components, X, workspace=workspace)
@@ -160,6 +179,32 @@ def test_large_inputs_are_scored_in_blocks(monkeypatch):
     monkeypatch.setattr(_batched, "_BLOCK_BYTES", 8 * 2**20)
     _assert_same_statistics(blocked, Gaussian.statistics_many(model.components, X, q).unstack(),
                             rtol=1e-11, mean_atol=1e-13)
+
+
+def test_threads_preparing_one_kernel_share_the_first(monkeypatch):
+    # Two threads that both miss the cache must end up with the same kernel: the moments of
+    # two kernels add per component, with other round-off, and results would then depend on
+    # the thread count (seen at d = 16 with chunks of one row).
+    model = _mixture(Gaussian, seed=5)
+    original = _batched._prepare
+    both_missed = threading.Barrier(2)
+
+    def prepare_together(components):
+        both_missed.wait(timeout=10)
+        return original(components)
+
+    monkeypatch.setattr(_batched, "_prepare", prepare_together)
+    found = []
+
+    def look_up():  # a list, not the mixture's tuple: no shortcut past the cache
+        found.append(kernel_for(list(model.components), np.dtype(np.float64)))
+
+    threads = [threading.Thread(target=look_up) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(found) == 2 and found[0] is not None and found[0] is found[1]
 
 
 def test_spread_out_mixtures_use_the_exact_path():
@@ -232,9 +277,11 @@ def test_chunks_run_on_the_worker_threads(threads_for_small_chunks, monkeypatch)
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 2e-5)])
 @pytest.mark.parametrize("shift", [0.0, 1e6])
-def test_em_fast_path_equals_generic_path(family, dtype, rtol, shift):
-    X = _data(shift).astype(dtype)
-    init = _mixture(family, shift)
+@pytest.mark.parametrize("d", DIMENSIONS)
+def test_em_fast_path_equals_generic_path(family, dtype, rtol, shift, d):
+    X = _data(shift, d=d).astype(dtype)
+    init = _mixture(family, shift, d=d)
+    _assert_fast_path(init, X.dtype)
     algorithm = _em(max_iter=15)
     fast = _fit(algorithm, X, init)
     with generic_only():
@@ -251,10 +298,12 @@ def test_em_fast_path_equals_generic_path(family, dtype, rtol, shift):
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("chunk_size", [1, 7, 256])
-def test_em_does_not_depend_on_chunks_or_threads(family, dtype, chunk_size,
+@pytest.mark.parametrize("d", DIMENSIONS)
+def test_em_does_not_depend_on_chunks_or_threads(family, dtype, chunk_size, d,
                                                  threads_for_small_chunks):
-    X = _data(n_per=40).astype(dtype)
-    init = _mixture(family)
+    X = _data(n_per=40, d=d).astype(dtype)
+    init = _mixture(family, d=d)
+    _assert_fast_path(init, X.dtype)
     one = _fit(_em(max_iter=5, chunk_size=chunk_size, n_threads=1), X, init)
     two = _fit(_em(max_iter=5, chunk_size=chunk_size, n_threads=2), X, init)
     # chunks are reduced in row order whichever thread ran them: identical numbers
