@@ -154,9 +154,12 @@ class _StatisticsParts:
         parts = []
         everything = tuple(range(q.shape[1]))
         for family, idx in groups:
-            cols = q if idx == everything else q[:, list(idx)]  # one family: no copy
+            # one family: no copy of q, and the mixture's own tuple of components (the
+            # families may cache what they derive from it)
+            whole = idx == everything
+            cols = q if whole else q[:, list(idx)]
             parts.append((idx, family.statistics_many(
-                [components[k] for k in idx], X, cols,
+                components if whole else [components[k] for k in idx], X, cols,
                 workspace=None if workspace is None else workspace.get(family))))
         return cls(masses=q.sum(axis=0, dtype=np.float64), groups=tuple(parts))
 
@@ -411,13 +414,15 @@ class MixtureModel(Distribution):
         return out
 
     def _row_bytes(self, dtype: Any) -> int:
-        """Temporaries per row of one EM chunk: the families' (their hint, or 2 d + 2 floats
-        per component, scored one after the other) and the (n, K) arrays of the E-step."""
+        """Temporaries per row of one EM chunk: the families' (their hint, or their (n, m)
+        log-densities and one component's residuals, 2 d + 2 floats) and the E-step's."""
         d = self.n_features
-        total = 8 * 10 * self.n_components  # log-joint, posterior, q, their products
+        # (n, K) arrays besides the log-joint (a family's output): the posterior, then log q
+        # or a one-hot q, and the weighted w q
+        total = 8 * 3 * self.n_components
         for family, idx in self._live_groups:
             hint = family._row_bytes_many([self.components[k] for k in idx], dtype)
-            total += 8 * (2 * d + 2) if hint is None else hint
+            total += 8 * (len(idx) + 2 * d + 2) if hint is None else hint
         return total
 
     def posterior(self, X: Any, *, missing: str = "raise") -> Posterior:

@@ -371,7 +371,8 @@ class Distribution(abc.ABC):
     @classmethod
     def _row_bytes_many(cls, components: Sequence[Distribution], dtype: Any) -> int | None:
         """Bytes of temporaries per row that scoring and summarising these components at once
-        allocate (a sizing hint for the EM pass's chunks; None: unknown)."""
+        allocate, the (n, m) log-densities included (a sizing hint for the EM pass's chunks;
+        None: unknown)."""
         return None
 
     @classmethod

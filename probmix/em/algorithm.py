@@ -41,9 +41,11 @@ __all__ = [
 ]
 
 # Memory for one chunk's temporaries (log-joint, q, the batched kernels' residuals): bounded,
-# not O(n). Measured on 2 cores: smaller chunks pay per-chunk calls and, with threads, a GIL
-# hand-over per numpy call; larger ones (two in flight) no longer fit the 32 MiB L3 cache.
-_CHUNK_BUDGET_BYTES = 12 * 2**20
+# not O(n); each thread has a chunk in flight. Measured on 2 cores: smaller chunks pay
+# per-chunk calls and, with threads, a GIL hand-over per numpy call; larger ones no longer
+# fit the 32 MiB L3 cache, and two of them would exceed 0.3x scikit-learn's peak memory on
+# the benchmark's (200k, 16, 8) full-covariance fit.
+_CHUNK_BUDGET_BYTES = 10 * 2**20
 
 # Threads pay a GIL hand-over per numpy call: below this much work per chunk (measured in
 # its temporaries) one thread is faster on 2 cores.
