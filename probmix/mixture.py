@@ -414,12 +414,11 @@ class MixtureModel(Distribution):
         return out
 
     def _row_bytes(self, dtype: Any) -> int:
-        """Temporaries per row of one EM chunk: the families' (their hint, or their (n, m)
-        log-densities and one component's residuals, 2 d + 2 floats) and the E-step's."""
+        """Temporaries per row of scoring a chunk and summarising it: the families' (their
+        hint, or their (n, m) log-densities and one component's residuals, 2 d + 2 floats)
+        and the posterior. An E-step's own arrays come on top (``EStep._n_arrays``)."""
         d = self.n_features
-        # (n, K) arrays besides the log-joint (a family's output): the posterior, then log q
-        # or a one-hot q, and the weighted w q
-        total = 8 * 3 * self.n_components
+        total = 8 * self.n_components  # the posterior (the log-joint is the families' output)
         for family, idx in self._live_groups:
             hint = family._row_bytes_many([self.components[k] for k in idx], dtype)
             total += 8 * (len(idx) + 2 * d + 2) if hint is None else hint
@@ -434,16 +433,21 @@ class MixtureModel(Distribution):
         # Normalise the *shifted* row (a − max a): subtracting log p(x) from log π + log p_k
         # instead loses the normaliser when |log p(x)| ~ 1e17 (a row far out), where adding
         # log 2 no longer changes the float, and the responsibilities then sum to 2.
+        # (the sums test whole vectors for a non-finite entry in one call: with threads each
+        # numpy call is a GIL hand-over)
         shift = np.max(log_joint, axis=1)
-        shift[~np.isfinite(shift)] = 0.0
+        if not np.isfinite(np.sum(shift)):
+            shift[~np.isfinite(shift)] = 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
             resp = _shifted_exp(log_joint, shift)
             norm = np.sum(resp, axis=1)
             log_norm = np.log(norm)
             resp *= (1.0 / norm)[:, None]  # one division per row, a product per entry
         log_evidence = shift + log_norm
-        lost: np.ndarray | None = ~np.isfinite(log_evidence)
-        if np.any(lost):
+        lost = None
+        if not np.isfinite(np.sum(log_evidence)):
+            lost = ~np.isfinite(log_evidence)
+        if lost is not None and np.any(lost):
             # The density underflows to zero under every component (a point extremely far
             # from all of them): the likelihood carries no information, so the posterior is
             # the prior π. Keeps responsibilities finite and normalised.

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import special
 
 from ._validation import check_scalar, readonly
+from .distributions.covariance import CovarianceStructure
 
 __all__ = ["CovarianceRidge", "Dirichlet", "NormalInverseWishart", "Gamma", "Beta"]
 
@@ -61,9 +62,9 @@ class CovarianceRidge:
         worst = 0.0
         for c in components:
             cov = getattr(c, "covariance", None)
-            if cov is None:
+            if not isinstance(cov, CovarianceStructure):
                 continue
-            lam = float(np.min(np.linalg.eigvalsh(np.atleast_2d(cov.matrix)))) - r
+            lam = cov.min_eigenvalue - r
             if lam <= 0:
                 return float("inf")
             worst = max(worst, c.n_features * (r / lam) ** 2 / 4.0)

@@ -60,6 +60,11 @@ class CovarianceStructure(abc.ABC):
         """Σ as a dense (d, d) matrix."""
         return np.diag(np.broadcast_to(self.compact, (self.n_features,))).astype(float)
 
+    @property
+    def min_eigenvalue(self) -> float:
+        """λ_min(Σ), the smallest variance in any direction."""
+        return float(np.min(self.compact))
+
     @abc.abstractmethod
     def whiten(self, residuals: np.ndarray) -> np.ndarray:
         """``z`` with ``‖z_i‖² = (x_i − μ)ᵀ Σ⁻¹ (x_i − μ)`` for residual rows ``x_i − μ``."""
@@ -180,6 +185,10 @@ class FullCovariance(CovarianceStructure):
     @property
     def matrix(self) -> np.ndarray:
         return self.covariance
+
+    @property
+    def min_eigenvalue(self) -> float:
+        return float(np.linalg.eigvalsh(self.covariance)[0])
 
     @property
     def precision_cholesky(self) -> np.ndarray:

@@ -40,12 +40,13 @@ __all__ = [
     "labels_to_responsibility_prior",
 ]
 
-# Memory for one chunk's temporaries (log-joint, q, the batched kernels' residuals): bounded,
-# not O(n); each thread has a chunk in flight. Measured on 2 cores: smaller chunks pay
-# per-chunk calls and, with threads, a GIL hand-over per numpy call; larger ones no longer
-# fit the 32 MiB L3 cache, and two of them would exceed 0.3x scikit-learn's peak memory on
-# the benchmark's (200k, 16, 8) full-covariance fit.
-_CHUNK_BUDGET_BYTES = 10 * 2**20
+# Memory for one chunk's temporaries (the families' residuals and log-densities, the E-step's
+# (n, K) arrays): bounded, not O(n); each thread has a chunk in flight. Measured on 2 cores
+# with the estimates of MixtureModel._row_bytes and EStep._n_arrays (within 10 % of tracemalloc
+# for the Gaussian kernels): smaller chunks pay per-chunk calls and, with threads, a GIL
+# hand-over per numpy call; larger ones no longer share the 32 MiB L3 cache with the rows
+# streaming through, and would raise the peak memory.
+_CHUNK_BUDGET_BYTES = 8 * 2**20
 
 # Threads pay a GIL hand-over per numpy call: below this much work per chunk (measured in
 # its temporaries) one thread is faster on 2 cores.
@@ -400,7 +401,10 @@ class EMAlgorithm:
             prior_r = _check_responsibility_prior(responsibility_prior, source.n_samples,
                                                   init.n_components)
         rng = as_rng(random_state)
-        row_bytes = init._row_bytes(source.dtype)
+        # the E-step's arrays, w q for weighted rows, and log r and log(π p r) for a prior
+        arrays = (self.e_step._n_arrays + (getattr(source, "weights", True) is not None)
+                  + 2 * (prior_r is not None))
+        row_bytes = init._row_bytes(source.dtype) + 8 * init.n_components * arrays
         chunk = self.chunk_size or _default_chunk_size(source.n_samples, row_bytes)
         with _chunk_runner(self._threads(source.n_samples, chunk, row_bytes)) as run:
             return self._fit(source, init, prior_r, rng, chunk, run)
@@ -573,7 +577,10 @@ def _chunk_totals(e_step: EStep, model: MixtureModel, ids: np.ndarray, iteration
     # An E-step that hands back the posterior itself (the soft one) has log q at hand.
     weight = float(Xc.shape[0]) if wc is None else float(np.sum(wc))
     total_ll = float(np.sum(log_evidence)) if wc is None else float(wc @ log_evidence)
-    total_obj = float(np.sum(obj_rows)) if wc is None else float(wc @ obj_rows)
+    if obj_rows is log_evidence:  # the soft E-step's objective is the log-likelihood
+        total_obj = total_ll
+    else:
+        total_obj = float(np.sum(obj_rows)) if wc is None else float(wc @ obj_rows)
     with np.errstate(divide="ignore", invalid="ignore"):
         elj = _dot(Q, log_joint)
         if not np.isfinite(elj):

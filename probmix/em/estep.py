@@ -41,6 +41,9 @@ class EStep(abc.ABC):
     #: order on one thread, so the random stream (and the fit) does not depend on threads.
     #: Conservatively True for new strategies.
     uses_rng: ClassVar[bool] = True
+    # (n_samples, n_components) arrays a call allocates besides the posterior's: sizes the
+    # EM pass's chunks to its memory budget (conservative for new strategies)
+    _n_arrays: ClassVar[int] = 4
 
     @property
     def n_stages(self) -> int:
@@ -63,6 +66,7 @@ class SoftEStep(EStep):
 
     objective_name: ClassVar[str] = "log-likelihood"
     uses_rng: ClassVar[bool] = False
+    _n_arrays: ClassVar[int] = 0  # q is the posterior's own array
 
     def __call__(self, posterior: Posterior, *, iteration: int, stage: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -87,6 +91,7 @@ class HardEStep(EStep):
 
     objective_name: ClassVar[str] = "classification log-likelihood"
     uses_rng: ClassVar[bool] = False
+    _n_arrays: ClassVar[int] = 2  # log q, then a one-hot q
 
     def __call__(self, posterior: Posterior, *, iteration: int, stage: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -156,6 +161,7 @@ class AnnealedEStep(EStep):
 
     objective_name: ClassVar[str] = "free energy at fixed beta"
     uses_rng: ClassVar[bool] = False
+    _n_arrays: ClassVar[int] = 3  # β log(π p), its exp, q
     betas: tuple[float, ...] = attrs.field(default=(0.2, 0.4, 0.6, 0.8, 1.0), converter=_betas)
 
     @property

@@ -92,6 +92,11 @@ def test_log_det_matches_slogdet(structure):
                                               abs=10 * cond * np.finfo(float).eps)
 
 
+def test_min_eigenvalue_is_the_smallest_eigenvalue_of_the_matrix(structure):
+    expected = np.linalg.eigvalsh(structure.matrix)[0]
+    assert structure.min_eigenvalue == pytest.approx(expected, rel=1e-10)
+
+
 def test_whiten_gives_the_mahalanobis_distance(structure):
     rng = np.random.default_rng(1)
     d = structure.n_features
