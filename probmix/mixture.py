@@ -397,13 +397,9 @@ class MixtureModel(Distribution):
         groups = self._live_groups
         if len(groups) == 1 and len(groups[0][1]) == self.n_components:
             family, _ = groups[0]  # one family, every component live: no scatter into columns
-            out = np.asarray(family.log_prob_many(
-                self.components, X,
-                workspace=None if workspace is None else workspace.setdefault(family, {})))
-            if out.dtype != dtype or not out.flags.writeable:
-                out = out.astype(dtype)
-            out += self.log_weights.astype(dtype)
-            return out
+            return family._log_joint_many(
+                self.components, self.log_weights, X, dtype=dtype,
+                workspace=None if workspace is None else workspace.setdefault(family, {}))
         # column-major: the posterior's reductions over k run down contiguous columns
         out = np.full((X.shape[0], self.n_components), -np.inf, dtype=dtype, order="F")
         for family, idx in groups:

@@ -368,3 +368,19 @@ def test_kmeans_seeds_are_rows_and_lloyd_moves_to_cluster_means():
     for k in range(3):  # a fixed point of Lloyd's iteration: each center its cluster's mean
         np.testing.assert_allclose(centers[k], X[labels == k].mean(axis=0), rtol=1e-12,
                                    atol=1e-12)
+
+
+@pytest.mark.parametrize("n, chunk, threads", [(200_000, 9400, 2), (200_000, 9400, 3),
+                                               (10_001, 1000, 2), (999, 1000, 2),
+                                               (5000, 256, 2), (5000, 1000, 1)])
+def test_balanced_chunks_give_each_thread_equal_work(n, chunk, threads):
+    rows = em_algorithm._balanced(n, chunk, threads)
+    assert 1 <= rows <= chunk
+    n_chunks = -(-n // rows)
+    if threads > 1 and n > chunk:
+        # as many chunks per thread, all of one size but the last, which is short by less
+        # than one row per chunk
+        assert n_chunks % threads == 0
+        assert n - (n_chunks - 1) * rows > rows - n_chunks
+    else:
+        assert rows == chunk

@@ -185,14 +185,16 @@ class _Kernel:
         """Bytes of temporaries per row of a chunk, kept between scoring and summarising."""
         raise NotImplementedError
 
-    def log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None) -> np.ndarray:
-        """(n, m) log-densities, column-major; keeps the residuals in ``workspace``."""
+    def log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None,
+                 offsets: np.ndarray | None = None) -> np.ndarray:
+        """(n, m) log-densities (plus ``offsets`` per component, e.g. log π), column-major;
+        keeps the residuals in ``workspace``."""
         n = X.shape[0]
         if workspace is not None or n * self.n_rows_bytes <= _BLOCK_BYTES:
-            return self._log_prob(X, workspace).T
+            return self._log_prob(X, workspace, offsets).T
         out = np.empty((len(self.components), n), dtype=X.dtype)
         for b in _row_blocks(n, self.n_rows_bytes):
-            out[:, b] = self._log_prob(X[b], None)
+            out[:, b] = self._log_prob(X[b], None, offsets)
         return out.T
 
     def statistics(self, X: np.ndarray, weights: np.ndarray,
@@ -203,14 +205,15 @@ class _Kernel:
         total: Any = None
         for b in _row_blocks(X.shape[0], self.n_rows_bytes):
             ws: dict[str, Any] = {}
-            self._log_prob(X[b], ws)
+            self._log_prob(X[b], ws, None)
             part = self._statistics(X[b], weights[b], ws["residuals"][2])
             total = part if total is None else total + part
         assert total is not None
         return total
 
-    def _log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None) -> np.ndarray:
-        """(m, n) log-densities."""
+    def _log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None,
+                  offsets: np.ndarray | None) -> np.ndarray:
+        """(m, n) log-densities, plus ``offsets[k]`` in row k."""
         raise NotImplementedError
 
     def _statistics(self, X: np.ndarray, weights: np.ndarray, kept: Any) -> GaussianMoments:
@@ -287,16 +290,19 @@ class _FullKernel(_Kernel):
             self._arrays[dtype] = found  # type: ignore[assignment]
         return found  # type: ignore[return-value]
 
-    def _log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None) -> np.ndarray:
+    def _log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None,
+                  offsets: np.ndarray | None) -> np.ndarray:
         m, d = self.means.shape
-        factor, offsets, const = self.arrays(X.dtype)
+        factor, shifts, const = self.arrays(X.dtype)
         Xa = _with_ones(X, self.reference)
         with np.errstate(over="ignore", invalid="ignore"):  # +inf distance near the float limit
             if self.tied:  # one whitening, then each component's offset
-                Z = np.dot(factor, Xa[:, :d].T)[None, :, :] - offsets  # (m, d, n)
+                Z = np.dot(factor, Xa[:, :d].T)[None, :, :] - shifts  # (m, d, n)
             else:
                 Z = np.dot(factor, Xa.T).reshape(m, d, -1)
             out = np.einsum("kdn,kdn->kn", Z, Z)
+        if offsets is not None:
+            const = (const + offsets[:, None]).astype(X.dtype)
         out = np.subtract(const, out, out=out)
         if workspace is not None:
             workspace["residuals"] = (self, X, (Xa, Z))
@@ -406,7 +412,8 @@ class _DiagonalKernel(_Kernel):
         F[-1] = 1.0
         return F
 
-    def _log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None) -> np.ndarray:
+    def _log_prob(self, X: np.ndarray, workspace: dict[str, Any] | None,
+                  offsets: np.ndarray | None) -> np.ndarray:
         # float64 throughout, also for float32 rows (converted exactly): the expanded form
         # cancels by ε r², too much in float32, and this GEMM is cheap (K × 2d × n); the
         # result is rounded to float32 like the per-component path's.
@@ -416,9 +423,13 @@ class _DiagonalKernel(_Kernel):
                 Z, S = features
                 out = np.dot(self.A_squares, S.T)
                 out += np.dot(self.A_linear, Z.T)
-                out += self.const[:, None]
-            else:
+                out += (self.const if offsets is None else self.const + offsets)[:, None]
+            elif offsets is None:
                 out = np.dot(self.A, features)
+            else:
+                A = self.A.copy()
+                A[:, -1] += offsets
+                out = np.dot(A, features)
         if workspace is not None:
             workspace["residuals"] = (self, X, features)
         return out if X.dtype == np.float64 else out.astype(X.dtype)

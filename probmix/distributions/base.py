@@ -288,6 +288,19 @@ class Distribution(abc.ABC):
         return np.stack([c.log_prob(X) for c in components]).T
 
     @classmethod
+    def _log_joint_many(cls, components: Sequence[Distribution], log_weights: np.ndarray,
+                        X: np.ndarray, *, workspace: dict[str, Any] | None = None,
+                        dtype: Any = np.float64) -> np.ndarray:
+        """``log π_j + log p_j(x_i)`` (n_samples, m), writable, in ``dtype``: a mixture's
+        log-joint columns. A family whose scores end with a constant per component may add
+        the log-weights there instead of in another pass over the (n, m) block."""
+        out = np.asarray(cls.log_prob_many(components, X, workspace=workspace))
+        if out.dtype != dtype or not out.flags.writeable:
+            out = out.astype(dtype)
+        out += np.asarray(log_weights).astype(dtype)
+        return out
+
+    @classmethod
     def statistics_many(cls, components: Sequence[Distribution | type[Distribution]],
                         X: np.ndarray, weights: np.ndarray, *,
                         workspace: dict[str, Any] | None = None) -> StatisticsBatch:

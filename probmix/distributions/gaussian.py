@@ -202,6 +202,19 @@ class Gaussian(Distribution):
         return kernel.log_prob(X, workspace)
 
     @classmethod
+    def _log_joint_many(cls, components: Sequence[Distribution], log_weights: np.ndarray,
+                        X: np.ndarray, *, workspace: dict[str, Any] | None = None,
+                        dtype: Any = np.float64) -> np.ndarray:
+        # the kernel adds log π to its per-component constants
+        kernel = cls._kernel(components, X)
+        if kernel is None or cls.log_prob_many.__func__ is not (  # type: ignore[attr-defined]
+                Gaussian.log_prob_many.__func__):  # type: ignore[attr-defined]
+            return super()._log_joint_many(components, log_weights, X, workspace=workspace,
+                                           dtype=dtype)
+        out = kernel.log_prob(X, workspace, offsets=np.asarray(log_weights, dtype=np.float64))
+        return out if out.dtype == dtype else out.astype(dtype)
+
+    @classmethod
     def statistics_many(cls, components: Sequence[Distribution | type[Distribution]],
                         X: np.ndarray, weights: np.ndarray, *,
                         workspace: dict[str, Any] | None = None) -> StatisticsBatch:

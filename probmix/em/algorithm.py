@@ -406,7 +406,10 @@ class EMAlgorithm:
                   + 2 * (prior_r is not None))
         row_bytes = init._row_bytes(source.dtype) + 8 * init.n_components * arrays
         chunk = self.chunk_size or _default_chunk_size(source.n_samples, row_bytes)
-        with _chunk_runner(self._threads(source.n_samples, chunk, row_bytes)) as run:
+        threads = self._threads(source.n_samples, chunk, row_bytes)
+        if not self.chunk_size:
+            chunk = _balanced(source.n_samples, chunk, threads)
+        with _chunk_runner(threads) as run:
             return self._fit(source, init, prior_r, rng, chunk, run)
 
     def _threads(self, n_samples: int | None, chunk: int, row_bytes: int) -> int:
@@ -686,6 +689,18 @@ def _default_chunk_size(n_samples: int | None, bytes_per_row: int) -> int:
     if n_samples is None:  # a stream of chunks: the budget alone
         return max(256, budget)
     return max(256, min(budget, max(4096, -(-n_samples // 16))))
+
+
+def _balanced(n_samples: int | None, chunk: int, threads: int) -> int:
+    """At most ``chunk`` rows per chunk, in equal chunks whose count is a multiple of the thread
+    count (exactly so when there are more rows than chunks squared): a pass ends when its
+    slowest thread does, so the threads get equal work (21 chunks and a short one on 2 threads
+    would leave one thread idle for ~5 % of the pass)."""
+    if n_samples is None or threads <= 1 or n_samples <= chunk:
+        return chunk
+    n_chunks = -(-n_samples // chunk)
+    n_chunks += -n_chunks % threads
+    return -(-n_samples // n_chunks)
 
 
 def _available_cpus() -> int:
