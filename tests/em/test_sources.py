@@ -154,6 +154,23 @@ def test_a_stochastic_estep_does_not_depend_on_the_thread_count(monkeypatch):
     np.testing.assert_array_equal(runs[0].history.objective, runs[1].history.objective)
 
 
+@pytest.mark.filterwarnings("ignore:EM did not converge")  # tol=0 by design
+def test_streamed_chunks_on_two_threads_equal_one(monkeypatch):
+    # a stream is read a few chunks ahead of the threads, an array handed out at once: both
+    # reduce in row order
+    from probmix.em import algorithm
+
+    monkeypatch.setattr(algorithm, "_THREAD_MIN_CHUNK_BYTES", 0)
+    X, init = _gaussian_case()
+    for data in (X, _chunks(X, 97)):
+        runs = [EMAlgorithm(tol=0.0, max_iter=5, chunk_size=40, n_threads=n).fit(data, init)
+                for n in (1, 2)]
+        np.testing.assert_array_equal(runs[0].history.log_likelihood,
+                                      runs[1].history.log_likelihood)
+        for a, b in zip(runs[0].model.components, runs[1].model.components):
+            np.testing.assert_array_equal(a.mean, b.mean)
+
+
 def test_a_memmap_pass_needs_the_memory_of_a_chunk_not_of_the_data(memmap_of):
     rng = np.random.default_rng(4)
     n, d = 200_000, 8
