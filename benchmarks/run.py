@@ -352,7 +352,7 @@ def main() -> None:
     fits: list[dict] = []
     if "iterations" in sections:
         rows = per_iteration(cases, args.iterations or (4 if quick else 10), peaks,
-                             repeats=1 if quick else 2)
+                             repeats=1 if quick else 3)
     if "fit" in sections:
         fits = whole_fit(cases, range(1) if quick else range(3))
     if "use" in sections:

@@ -303,7 +303,8 @@ class EMAlgorithm:
         Maximum number of M-steps.
     chunk_size : int, optional
         Rows per chunk of the streaming pass; by default chosen so that a chunk's temporaries
-        take at most about 12 MiB. The result does not depend on it beyond round-off.
+        take at most about 8 MiB (each thread holds one), in equal chunks that share out evenly
+        over the threads. The result does not depend on it beyond round-off.
     n_threads : int, optional
         Threads that process chunks in parallel (numpy and BLAS release the GIL; BLAS itself
         is limited to one thread per worker during the fit). Default: the CPUs available to
