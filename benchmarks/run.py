@@ -2,7 +2,7 @@
 
 Run from the repository root (scikit-learn needed: ``pip install ".[bench]"``)::
 
-    python benchmarks/run.py            # the full suite, ~10 minutes on 2 cores
+    python benchmarks/run.py            # the full suite, ~5 minutes on 2 cores
     python benchmarks/run.py --quick    # smaller data, fewer iterations, < 1 minute
 
 Every comparison starts both implementations from the same parameters (``weights_init``,
