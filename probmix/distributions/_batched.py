@@ -376,12 +376,11 @@ class _DiagonalKernel(_Kernel):
         const = -0.5 * (d * _LOG_2PI + log_det + quad)
         # log p = A @ [(x − c)², x − c, 1]ᵀ, the spherical form with ‖x − c‖² only
         squares = -0.5 * (precision[:, :1] if spherical else precision)
-        self.A = np.hstack([squares, centred * precision, const[:, None]])
+        linear = centred * precision
+        self.A = np.hstack([squares, linear, const[:, None]])
         self.split = d >= _SPLIT_MIN_FEATURES
         # the blocks of A for the split layout
-        self.A_squares = np.ascontiguousarray(squares)
-        self.A_linear = centred * precision
-        self.const = const
+        self.A_squares, self.A_linear, self.const = np.ascontiguousarray(squares), linear, const
         self.n_rows_bytes = self.row_bytes(8)
 
     def row_bytes(self, itemsize: int) -> int:

@@ -403,7 +403,8 @@ class EMAlgorithm:
             prior_r = _check_responsibility_prior(responsibility_prior, source.n_samples,
                                                   init.n_components)
         rng = as_rng(random_state)
-        # the E-step's arrays, w q for weighted rows, and log r and log(π p r) for a prior
+        # the E-step's arrays, w q for weighted rows (a stream's weights are unknown yet:
+        # counted), and log r and log(π p r) for a responsibility prior
         arrays = (self.e_step._n_arrays + (getattr(source, "weights", True) is not None)
                   + 2 * (prior_r is not None))
         row_bytes = init._row_bytes(source.dtype) + 8 * init.n_components * arrays
