@@ -140,9 +140,9 @@ class _StatisticsParts:
 
     ``missing_entropy`` is Σ_i w_i Σ_k q_ik H[x_i,mis | x_i,obs, c_i = k], the entropy of the
     missing entries under q: a part of L(q, θ) that statistics alone do not carry (0 when
-    every entry is observed)."""
+    every entry is observed). The masses N_k are the components' total weights, read at the
+    end rather than summed from q in every chunk."""
 
-    masses: np.ndarray
     groups: tuple[tuple[tuple[int, ...], StatisticsBatch], ...]
     missing_entropy: float = 0.0
 
@@ -161,11 +161,10 @@ class _StatisticsParts:
             parts.append((idx, family.statistics_many(
                 components if whole else [components[k] for k in idx], X, cols,
                 workspace=None if workspace is None else workspace.get(family))))
-        return cls(masses=q.sum(axis=0, dtype=np.float64), groups=tuple(parts))
+        return cls(groups=tuple(parts))
 
     def __add__(self, other: _StatisticsParts) -> _StatisticsParts:
         return _StatisticsParts(
-            masses=self.masses + other.masses,
             groups=tuple((idx, a + b) for (idx, a), (_, b) in zip(self.groups, other.groups)),
             missing_entropy=self.missing_entropy + other.missing_entropy)
 
@@ -175,7 +174,8 @@ class _StatisticsParts:
             for k, s in zip(idx, batch.unstack()):
                 stats[k] = s
         assert all(s is not None for s in stats)
-        return MixtureStatistics(masses=self.masses, components=tuple(stats),  # type: ignore[arg-type]
+        masses = np.array([s.total_weight for s in stats], dtype=np.float64)  # type: ignore[union-attr]
+        return MixtureStatistics(masses=masses, components=tuple(stats),  # type: ignore[arg-type]
                                  families=families)
 
 
@@ -555,8 +555,7 @@ class MixtureModel(Distribution):
                 else workspace.setdefault((_MissingSplit, family), {}))
             groups.append((idx, batch))
             entropy += h
-        return _StatisticsParts(masses=q.sum(axis=0, dtype=np.float64), groups=tuple(groups),
-                                missing_entropy=entropy)
+        return _StatisticsParts(groups=tuple(groups), missing_entropy=entropy)
 
     def _observed_parts(self, X: np.ndarray, q: np.ndarray,
                         workspace: dict[Any, Any] | None) -> _StatisticsParts:
@@ -567,7 +566,7 @@ class MixtureModel(Distribution):
             return parts
         rest = _StatisticsParts.of(X, q, self.components,
                                    [(type(self.components[k]), (k,)) for k in dead])
-        return _StatisticsParts(masses=parts.masses, groups=parts.groups + rest.groups)
+        return _StatisticsParts(groups=parts.groups + rest.groups)
 
     @classmethod
     def from_statistics(cls, stats: MixtureStatistics, prior: Any = None, *,
