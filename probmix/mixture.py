@@ -403,10 +403,9 @@ class MixtureModel(Distribution):
         # column-major: the posterior's reductions over k run down contiguous columns
         out = np.full((X.shape[0], self.n_components), -np.inf, dtype=dtype, order="F")
         for family, idx in groups:
-            cols = family.log_prob_many(
-                [self.components[k] for k in idx], X,
+            out[:, list(idx)] = family._log_joint_many(
+                [self.components[k] for k in idx], self.log_weights[list(idx)], X, dtype=dtype,
                 workspace=None if workspace is None else workspace.setdefault(family, {}))
-            out[:, list(idx)] = self.log_weights[list(idx)] + cols
         return out
 
     def _row_bytes(self, dtype: Any) -> int:
