@@ -120,6 +120,10 @@ def test_log_prob_many_matches_the_loop(family, dtype, rtol, shift, d):
     # the base class's loop is the generic path
     np.testing.assert_array_equal(slow, Distribution.log_prob_many.__func__(
         family, model.components, X))
+    # the mixture's columns log π + log p, with log π folded into the kernel's constants
+    joint = family._log_joint_many(model.components, model.log_weights, X, dtype=dtype)
+    assert joint.dtype == dtype and joint.flags.writeable
+    np.testing.assert_allclose(joint, slow + model.log_weights.astype(dtype), rtol=rtol)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
